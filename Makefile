@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine:
+#   make run   – install, ingest the bundled corpus, serve API + web chat on http://127.0.0.1:8000
+#   make test  – install (with test extras and Chromium) and run all tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: install install-dev browser run test eval bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first (CPU build from local disk), so sentence-transformers does not pull a CUDA build.
+install: $(PY)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[st,llm]'
+
+install-dev: $(PY)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[st,llm,dev]'
+
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: install
+	$(VENV)/bin/stadtretter ingest corpus --prune
+	$(VENV)/bin/stadtretter serve
+
+test: install-dev browser
+	$(PY) -m pytest -q
+
+eval: install
+	$(VENV)/bin/stadtretter eval
+
+clean:
+	rm -rf data .eval-cache test-artifacts

