@@ -1,0 +1,1 @@
+"""Ingestion: loaders per source type → structure-aware chunks with metadata → store."""

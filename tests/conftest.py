@@ -1,0 +1,129 @@
+"""Shared fixtures: settings in tmp dirs, a real Chroma server, a tiny corpus."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stadtretter.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Prozess beendet mit Code {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"Port {port} nicht erreichbar")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Chroma server (`chroma run` from the chromadb package) on a free local port."""
+    path = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    chroma = Path(sys.executable).parent / "chroma"
+    log = open(path / "server.log", "wb")
+    process = subprocess.Popen([str(chroma), "run", "--path", str(path / "db"), "--port", str(port), "--host", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for the store/retrieval integration tests, once embedded and once against a Chroma server."""
+    url = request.getfixturevalue("chroma_server") if request.param == "server" else None
+    collection = f"t{abs(hash(request.node.nodeid)) % 10**10}"
+    return Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus", chroma_url=url, collection=collection)
+
+
+ARTICLE_WLAN = """---
+title: WLAN für die Innenstadt von Lindenfeld
+date: 2024-05-02
+author: Petra Sommer
+url: https://stadtretter.example/artikel/wlan-lindenfeld
+type: article
+---
+
+# WLAN für die Innenstadt von Lindenfeld
+
+## Finanzierung
+
+Das kommunale WLAN in Lindenfeld wurde zu 60 Prozent aus dem Landesförderprogramm Digitale Innenstadt bezahlt.
+Den Rest tragen die Stadtwerke als Sponsor. Pro Access Point fallen jährlich 380 Euro Betriebskosten an.
+
+## Betrieb
+
+Der Betrieb liegt bei der Stadtmarketing GmbH, die auch die Startseite des Hotspots pflegt.
+"""
+
+ARTICLE_SURVEY = """---
+title: Passantenbefragung in Marktheide
+date: 2023-09-14
+author: Jonas Keller
+url: https://stadtretter.example/artikel/befragung-marktheide
+type: article
+---
+
+## Methode
+
+An drei Samstagen wurden 412 Passantinnen und Passanten in der Fußgängerzone befragt.
+Der Fragebogen hatte 18 Fragen zu Anreise, Aufenthaltsdauer und Wünschen.
+
+## Ergebnisse
+
+Am häufigsten wünschten sich die Befragten mehr Sitzgelegenheiten und längere Öffnungszeiten am Samstag.
+"""
+
+TRANSCRIPT = """WEBVTT
+
+NOTE
+title: WebTalk Frequenzmessung
+date: 2024-02-20
+url: https://stadtretter.example/webtalks/frequenz
+
+00:00:01.000 --> 00:00:05.000
+<v Maria Brandt>Herzlich willkommen zum WebTalk über Frequenzmessung in der Innenstadt.
+
+00:00:06.000 --> 00:00:11.000
+<v Tobias Lang>Wir zählen seit 2022 mit vier Lasersensoren die Passanten in der Hauptstraße.
+
+00:01:15.000 --> 00:01:20.000
+<v Tobias Lang>Am Samstag kommen im Schnitt 11.800 Menschen vorbei, unter der Woche etwa 6.400.
+"""
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    (corpus / "articles").mkdir(parents=True)
+    (corpus / "webtalks").mkdir()
+    (corpus / "articles" / "wlan.md").write_text(ARTICLE_WLAN, encoding="utf-8")
+    (corpus / "articles" / "befragung.md").write_text(ARTICLE_SURVEY, encoding="utf-8")
+    (corpus / "webtalks" / "frequenz.vtt").write_text(TRANSCRIPT, encoding="utf-8")
+    return corpus
