@@ -1,0 +1,43 @@
+"""FastAPI app factory."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.routers import ask, health, search, sources
+from stadtretter import __version__
+from stadtretter.services import Services
+from stadtretter.embeddings import EmbeddingUnavailable
+from stadtretter.settings import Settings, get_settings
+from stadtretter.store import StoreError
+
+logger = logging.getLogger("stadtretter")
+
+DESCRIPTION = """
+Wissens-Chat der Stadtretter-Akademie: Antworten mit Quellenangaben aus Artikeln, WebTalks und Kursmaterial,
+jeweils einer Phase der EKT-Methode (Evaluation, Konzeption, Transformation) zugeordnet.
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    services = services or Services(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        # Load the model and open the store before serving, so the first question is not slow.
+        try:
+            services.embeddings.embed_queries(["Aufwärmen"])
+            services.search  # noqa: B018 - opens store and lexical index
+        except (StoreError, EmbeddingUnavailable) as exc:
+            # Serve anyway: /healthz reports the problem and every request gets the German message (503).
+            logger.error("Start unvollständig: %s", exc)
+        yield
+
+    app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    for module in (ask, search, sources, health):
+        app.include_router(module.router)
+    return app

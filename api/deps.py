@@ -1,0 +1,27 @@
+"""Dependencies declared with Annotated, so routers stay thin and tests can override them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from stadtretter.services import Services
+from stadtretter.settings import Settings
+from stadtretter.store import StoreError
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def store_unavailable(exc: StoreError) -> HTTPException:
+    return HTTPException(status_code=503, detail=str(exc))

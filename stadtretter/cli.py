@@ -1,0 +1,254 @@
+"""The `stadtretter` command line. Messages in German; `--json` prints one JSON document shaped like the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingest.pipeline import IngestReport
+from stadtretter.embeddings import EmbeddingUnavailable
+from stadtretter.services import Services
+from stadtretter.settings import Settings, get_settings
+from stadtretter.store import StoreError
+
+app = typer.Typer(help="Stadtretter Wissens-Chat: Quellen einlesen, suchen, Fragen beantworten.", no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+TYPE_CHOICES = ("article", "webtalk", "course")
+PHASE_CHOICES = ("E", "K", "T")
+
+
+def _services() -> Services:
+    try:
+        return Services(get_settings())
+    except Exception as exc:  # invalid settings: say which, no traceback
+        err.print(f"[red]Ungültige Einstellungen:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]Fehler:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _emit_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+class RichProgress:
+    """Progress bar for files with a chunks/s figure."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]Einlesen[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("Dateien"),
+            TextColumn("· {task.fields[chunks]} Abschnitte eingebettet · {task.fields[rate]:.1f}/s"),
+            TimeElapsedColumn(), console=err, transient=False,
+        )
+        self.task = None
+        self.chunks = 0
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, total_files: int) -> None:
+        self.task = self.progress.add_task("ingest", total=total_files, chunks=0, rate=0.0)
+
+    def file_done(self, path: Path) -> None:
+        self.progress.advance(self.task)
+
+    def chunks_embedded(self, count: int) -> None:
+        self.chunks += count
+        elapsed = self.progress.tasks[0].elapsed or 1e-9
+        self.progress.update(self.task, chunks=self.chunks, rate=self.chunks / elapsed)
+
+
+def _print_report(report: IngestReport) -> None:
+    console.print(
+        f"[green]Fertig[/green] in {report.seconds:.1f} s: {report.added} neu, {report.updated} aktualisiert, "
+        f"{report.unchanged} unverändert, {report.removed} entfernt, {len(report.failed)} fehlgeschlagen "
+        f"({report.chunks_embedded} Abschnitte eingebettet, {report.chunks_reused} wiederverwendet)."
+    )
+    for warning in report.warnings:
+        err.print(f"[yellow]Hinweis:[/yellow] {warning['path']}: {warning['message']}")
+    for failed in report.failed:
+        err.print(f"[red]Fehler:[/red] {failed.path}: {failed.reason}")
+
+
+def _run_ingest(run, as_json: bool) -> None:  # noqa: ANN001
+    try:
+        if as_json or not err.is_terminal:
+            report = run(None)
+        else:
+            with RichProgress() as progress:
+                report = run(progress)
+    except (StoreError, EmbeddingUnavailable) as exc:
+        _fail(str(exc))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_report(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Dateien oder Ordner (Standard: der Korpus-Ordner)")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Dokumente entfernen, deren Dateien fehlen")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Ergebnis als JSON")] = False,
+) -> None:
+    """Dokumente einlesen (inkrementell: Unverändertes wird übersprungen)."""
+    services = _services()
+    targets = paths or [services.settings.corpus_dir]
+    _run_ingest(lambda progress: services.pipeline().run(targets, prune=prune, progress=progress), as_json)
+
+
+@app.command()
+def reindex(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Index vollständig neu aufbauen (z. B. nach einem Wechsel des Embedding-Modells)."""
+    services = _services()
+    _run_ingest(lambda progress: services.reindex(progress=progress), as_json)
+
+
+def _filters(type_: list[str] | None, phase: list[str] | None):  # noqa: ANN202
+    from retriever.models import SearchFilters
+
+    for value in type_ or []:
+        if value not in TYPE_CHOICES:
+            _fail(f"Unbekannter Quellentyp '{value}' (erlaubt: {', '.join(TYPE_CHOICES)})", 2)
+    for value in phase or []:
+        if value not in PHASE_CHOICES:
+            _fail(f"Unbekannte Phase '{value}' (erlaubt: E, K, T)", 2)
+    return SearchFilters(types=list(type_ or []), phases=list(phase or []))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Suchanfrage")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Anzahl Treffer")] = 8,
+    type_: Annotated[Optional[list[str]], typer.Option("--type", help="article | webtalk | course")] = None,
+    phase: Annotated[Optional[list[str]], typer.Option("--phase", help="E | K | T")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="hybrid | dense | lexical")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Abschnitte suchen."""
+    from api.routers.search import source_info
+
+    if mode and mode not in ("hybrid", "dense", "lexical"):
+        _fail("--mode muss hybrid, dense oder lexical sein", 2)
+    services = _services()
+    try:
+        hits = services.search.search(query, k=k, filters=_filters(type_, phase), mode=mode)  # type: ignore[arg-type]
+    except (StoreError, EmbeddingUnavailable) as exc:
+        _fail(str(exc))
+    if as_json:
+        _emit_json({
+            "query": query, "mode": mode or services.settings.search_mode,
+            "results": [{"chunk_id": h.chunk_id, "text": h.text, "score": round(h.score, 4), "source": source_info(h).model_dump()} for h in hits],
+        })
+        return
+    if not hits:
+        console.print("Keine Treffer.")
+    for rank, hit in enumerate(hits, 1):
+        info = source_info(hit)
+        console.print(f"[bold]{rank}. {info.title}[/bold] ({_type_label(info.type)}, {info.locator}) · Score {hit.score:.3f}")
+        console.print(f"   {hit.text[:300].replace(chr(10), ' ')}{'…' if len(hit.text) > 300 else ''}")
+
+
+def _type_label(type_: str) -> str:
+    from ingest.models import TYPE_LABELS_DE
+
+    return TYPE_LABELS_DE.get(type_, type_)
+
+
+def print_answer(answer) -> None:  # noqa: ANN001
+    """Answer text with its sources below (also used by `chat`)."""
+    console.print()
+    console.print(answer.answer)
+    if answer.phase:
+        console.print(f"\n[bold]EKT-Phase:[/bold] {answer.phase.label} – {answer.phase.explanation}")
+    if answer.notice:
+        console.print(f"[yellow]{answer.notice}[/yellow]")
+    if answer.citations:
+        console.print("\n[bold]Nächstliegende Quellen:[/bold]" if answer.abstained else "\n[bold]Quellen:[/bold]")
+    for c in answer.citations:
+        phase = f" · Phase {c.phase}" if c.phase else ""
+        console.print(f"[{c.n}] [bold]{c.title}[/bold] ({_type_label(c.type)}, {c.locator}{phase})")
+        if c.url:
+            console.print(f"    {c.url}")
+        console.print(f"    „{c.snippet}“")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Ihre Frage")],
+    type_: Annotated[Optional[list[str]], typer.Option("--type", help="article | webtalk | course")] = None,
+    phase: Annotated[Optional[list[str]], typer.Option("--phase", help="E | K | T")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Frage stellen: Antwort mit Quellenangaben."""
+    if not question.strip():
+        _fail("Die Frage darf nicht leer sein.", 2)
+    if len(question) > 2000:
+        _fail("Die Frage ist zu lang (höchstens 2000 Zeichen).", 2)
+    services = _services()
+    try:
+        answer = services.answerer.run(question, filters=_filters(type_, phase))
+    except (StoreError, EmbeddingUnavailable) as exc:
+        _fail(str(exc))
+    if as_json:
+        _emit_json(answer.to_dict())
+    else:
+        print_answer(answer)
+
+
+@app.command()
+def sources(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Eingelesene Dokumente auflisten."""
+    services = _services()
+    records = [r for r in services.registry.all() if r.status == "ok"]
+    if as_json:
+        _emit_json({"sources": [
+            {"source_id": r.source_id, "title": r.title, "type": r.type, "url": r.url, "date": r.date,
+             "author": r.author, "chunk_count": r.chunk_count, "phase": r.phase, "phase_scores": r.phase_scores}
+            for r in records
+        ]})
+        return
+    if not records:
+        console.print("Noch keine Dokumente eingelesen: 'stadtretter ingest' ausführen.")
+    for r in records:
+        console.print(f"{_type_label(r.type or ''):13} {r.date or '          '}  {r.chunk_count:4} Abschnitte  {r.title}")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Adresse")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port")] = None,
+) -> None:
+    """API und Web-Chat starten."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings: Settings = get_settings()
+    console.print(f"Stadtretter Wissens-Chat läuft auf http://{host or settings.host}:{port or settings.port}")
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+from stadtretter.eval_cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,108 @@
+"""Composition root: builds the components from one Settings object. The API, the CLI, the evaluation and the
+benchmarks all get their parts here, so they are wired the same way."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from functools import cached_property
+
+from ingest.pipeline import IngestPipeline, IngestReport, Progress
+from ingest.registry import Registry
+from retriever.answer import ExtractiveAnswerer
+from retriever.lexical import LexicalIndex
+from retriever.search import SearchService
+from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
+from stadtretter.settings import Settings
+from stadtretter.store import ChunkStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embeddings_override: StadtretterEmbeddings | None = None
+
+    @cached_property
+    def embeddings(self) -> StadtretterEmbeddings:
+        return self.embeddings_override or get_embeddings(self.settings)
+
+    @cached_property
+    def store(self) -> ChunkStore:
+        return ChunkStore(self.settings, self.embeddings.model_name, self.embeddings.dimension)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.registry_path)
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        index = LexicalIndex(self.settings.lexical_path)
+        index.load()
+        return index
+
+    @cached_property
+    def phase_tagger(self):  # noqa: ANN201 - optional component, imported lazily
+        from retriever.phases import PhaseTagger
+
+        return PhaseTagger.load(self.embeddings)
+
+    def pipeline(self) -> IngestPipeline:
+        return IngestPipeline(
+            self.settings, self.embeddings, self.store, self.registry,
+            enrichers=self._enrichers(), listeners=[self.lexical],
+        )
+
+    def _enrichers(self) -> list:
+        try:
+            return [self.phase_tagger]
+        except ImportError:  # phase tagging not available in this build
+            return []
+
+    @cached_property
+    def search(self) -> SearchService:
+        return SearchService(self.embeddings, self.store, self.lexical, default_mode=self.settings.search_mode)
+
+    @cached_property
+    def answerer(self) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.search, self.embeddings, k=self.settings.top_k)
+
+    def reindex(self, progress: Progress | None = None) -> IngestReport:
+        """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
+        old_registry = Registry(self.settings.registry_path)
+        paths = sorted({record.path for record in old_registry.all()})
+        side = self.settings.model_copy(update={"collection": f"{self.settings.collection}-reindex"})
+        side_registry_path = self.settings.data_dir / "registry-reindex.sqlite"
+        side_registry_path.unlink(missing_ok=True)
+        side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=_client_of(self))
+        side_store.drop()
+        side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=side_store.client)
+        side_lexical = LexicalIndex(self.settings.data_dir / "lexical-reindex")
+        pipeline = IngestPipeline(
+            side, self.embeddings, side_store, Registry(side_registry_path),
+            enrichers=self._enrichers(), listeners=[side_lexical],
+        )
+        from pathlib import Path
+
+        report = pipeline.run([Path(p) for p in paths] or [self.settings.corpus_dir], progress=progress)
+        if report.failed and not (report.added or report.updated):
+            return report  # nothing usable was built: keep the old index
+        client = side_store.client
+        try:
+            client.delete_collection(self.settings.collection)
+        except Exception:  # the old collection may not exist
+            pass
+        side_store.collection.modify(name=self.settings.collection)
+        os.replace(side_registry_path, self.settings.registry_path)
+        shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
+        os.replace(side_lexical.path, self.settings.lexical_path)
+        for name in ("store", "registry", "lexical", "search", "answerer"):
+            self.__dict__.pop(name, None)
+        return report
+
+
+def _client_of(services: Services):  # noqa: ANN202
+    """The Chroma client without opening (and model-checking) the main collection."""
+    from stadtretter.store import make_client
+
+    return make_client(services.settings)
