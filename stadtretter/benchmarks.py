@@ -1,0 +1,113 @@
+"""Evaluation sets: the project's gold questions and the public German benchmarks in ../shared/bench.
+
+Each set becomes a small corpus of files (ingested by the real pipeline into a cached data dir) plus questions
+with their gold documents. The benchmarks are read from ../shared, never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_BENCH = REPO.parent / "shared" / "bench"
+GOLD_DIR = REPO / "eval" / "gold"
+PHASE_DIR = REPO / "eval" / "phase"
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    sources: list[str]  # corpus-relative paths (gold) or document ids (benchmarks)
+    answer_phrase: str | None = None
+    phase: str | None = None
+    locator: dict = field(default_factory=dict)
+    answerable: bool = True
+
+
+@dataclass
+class EvalSet:
+    name: str
+    corpus_dir: Path  # what is ingested
+    questions: list[Question]
+    source_key: str = "relpath"  # how a retrieved chunk maps to a gold source: "relpath" or "stem"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: ungültiges JSON ({exc.msg})") from exc
+    return rows
+
+
+def load_gold(gold: Path | None = None, corpus_dir: Path = REPO / "corpus") -> EvalSet:
+    """Gold questions from eval/gold/*.jsonl (or one file); files ending in -unanswerable hold unanswerables."""
+    files = [gold] if gold else sorted(GOLD_DIR.glob("*.jsonl"))
+    questions: list[Question] = []
+    for path in files:
+        for row in _read_jsonl(path):
+            answerable = not path.stem.endswith("-unanswerable") and bool(row.get("sources"))
+            questions.append(
+                Question(
+                    id=row["id"], question=row["question"], sources=row.get("sources", []),
+                    answer_phrase=row.get("answer_phrase"), phase=row.get("phase"),
+                    locator=row.get("locator") or {}, answerable=answerable,
+                )
+            )
+    return EvalSet("gold", corpus_dir, questions)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def load_xquad(cache: Path) -> EvalSet:
+    """XQuAD-de: each paragraph one document (a Markdown file titled by its article); answer spans kept."""
+    data = json.loads((SHARED_BENCH / "xquad_de" / "xquad.de.json").read_text(encoding="utf-8"))
+    corpus = cache / "xquad-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    questions: list[Question] = []
+    for a_index, article in enumerate(data["data"]):
+        title = article["title"].replace("_", " ")
+        for p_index, paragraph in enumerate(article["paragraphs"]):
+            stem = f"x{a_index:02d}-{p_index:02d}"
+            _write_if_changed(corpus / f"{stem}.md", f"---\ntitle: \"{title}\"\ntype: article\n---\n\n{paragraph['context']}\n")
+            for qa in paragraph["qas"]:
+                questions.append(Question(qa["id"], qa["question"], [stem], answer_phrase=qa["answers"][0]["text"]))
+    return EvalSet("xquad", corpus, questions, source_key="stem")
+
+
+def load_germanquad(cache: Path) -> EvalSet:
+    """GermanQuAD retrieval (BEIR): 474 passages as text files, 2,204 questions, one relevant passage each."""
+    base = SHARED_BENCH / "germanquad_retrieval"
+    corpus = cache / "germanquad-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for row in _read_jsonl(base / "corpus.jsonl"):
+        _write_if_changed(corpus / f"{row['_id']}.txt", row["text"].strip() + "\n")
+    queries = {row["_id"]: row["text"] for row in _read_jsonl(base / "queries.jsonl")}
+    relevant: dict[str, list[str]] = {}
+    for line in (base / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        query_id, corpus_id, score = line.split("\t")
+        if int(score) > 0:
+            relevant.setdefault(query_id, []).append(corpus_id)
+    questions = [Question(qid, queries[qid], docs) for qid, docs in relevant.items() if qid in queries]
+    return EvalSet("germanquad", corpus, questions, source_key="stem")
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def load_phase_passages() -> list[dict]:
+    rows: list[dict] = []
+    for path in sorted(PHASE_DIR.glob("*.jsonl")):
+        rows.extend(_read_jsonl(path))
+    return rows

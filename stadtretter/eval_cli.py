@@ -1,0 +1,91 @@
+"""`stadtretter eval`: prints every quality figure as a table (or JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stadtretter.benchmarks import REPO, load_germanquad, load_gold, load_phase_passages, load_xquad
+from stadtretter.evaluation import Report, eval_settings, evaluate, phase_passage_report
+from stadtretter.services import Services
+from stadtretter.settings import get_settings
+
+console = Console(stderr=True)
+BENCHMARKS = {"xquad": load_xquad, "germanquad": load_germanquad}
+METRIC_LABELS = {
+    "hit@1": "Treffer@1", "hit@3": "Treffer@3", "hit@5": "Treffer@5", "hit@10": "Treffer@10", "mrr": "MRR",
+    "ndcg@10": "nDCG@10", "answer_in_top5": "Antwort in Top-5-Abschnitten", "answer_hit": "Antwort im Zitat",
+    "locator_accuracy": "Fundstelle korrekt", "abstention_precision": "Enthaltung: Präzision",
+    "abstention_recall": "Enthaltung: Trefferquote", "false_abstention_rate": "Enthaltung bei beantwortbaren Fragen",
+    "phase_accuracy": "Phase korrekt (Fragen)", "latency_p50_ms": "Latenz p50 (ms)", "latency_p95_ms": "Latenz p95 (ms)",
+}
+
+
+def eval_command(
+    gold: Annotated[Optional[Path], typer.Option("--gold", help="Gold-Datei (JSONL); Standard: eval/gold/*.jsonl")] = None,
+    benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="xquad | germanquad")] = None,
+    cache: Annotated[Path, typer.Option("--cache", help="Ordner für die Auswertungs-Indizes")] = REPO / ".eval-cache",
+    as_json: Annotated[bool, typer.Option("--json", help="Kennzahlen als JSON")] = False,
+) -> None:
+    """Qualität messen: Retrieval, Antworten, Enthaltung, Fundstellen, Phasen."""
+    if benchmark and benchmark not in BENCHMARKS:
+        console.print(f"[red]Fehler:[/red] unbekannter Benchmark '{benchmark}' (erlaubt: xquad, germanquad)")
+        raise typer.Exit(2)
+    if gold and not gold.is_file():
+        console.print(f"[red]Fehler:[/red] Gold-Datei nicht gefunden: {gold}")
+        raise typer.Exit(2)
+    base = get_settings()
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        eval_set = BENCHMARKS[benchmark](cache) if benchmark else load_gold(gold)
+    except (OSError, ValueError, KeyError) as exc:
+        console.print(f"[red]Fehler beim Lesen der Auswertungsdaten:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    services = Services(eval_settings(base, eval_set, cache))
+    with console.status(f"Auswertung '{eval_set.name}': {len(eval_set.questions)} Fragen …"):
+        report = evaluate(services, eval_set, answers=benchmark is None, phases=benchmark is None)
+        passages = phase_passage_report(services, load_phase_passages()) if benchmark is None else None
+    if as_json:
+        sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages}, ensure_ascii=False, indent=2) + "\n")
+        return
+    print_report(report, passages)
+
+
+def print_report(report: Report, passages: dict | None) -> None:
+    out = Console()
+    table = Table(title=f"Auswertung: {report.name} ({report.questions} Fragen)")
+    table.add_column("Kennzahl")
+    table.add_column("Wert", justify="right")
+    for key, value in report.metrics.items():
+        table.add_row(METRIC_LABELS.get(key, key), f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}")
+    out.print(table)
+    out.print(f"Einlesen: {report.ingest_seconds:.1f} s · Fragen: {report.eval_seconds:.1f} s")
+    for failed in report.ingest_failed:
+        out.print(f"[red]Nicht eingelesen:[/red] {failed['path']}: {failed['reason']}")
+    if report.confusion:
+        out.print(_confusion_table("Phasen der Fragen (Zeile: Gold, Spalte: erkannt)", report.confusion))
+    if passages:
+        out.print(f"Phasen-Passagen: {passages['passages']} · Makro-F1 {passages['macro_f1']:.3f} · Genauigkeit {passages['accuracy']:.3f}")
+        out.print(_confusion_table("Phasen der Passagen (Zeile: Gold, Spalte: erkannt)", passages["confusion"]))
+    if report.worst:
+        out.print("[bold]Schwächste Fragen:[/bold]")
+        for row in report.worst:
+            out.print(f"  {row['id']}: Rang {row['rank'] or '>10'} · Antwort im Zitat: {row['answer_hit']} · {row['question']}")
+
+
+def _confusion_table(title: str, confusion: dict[str, dict[str, int]]) -> Table:
+    labels = sorted({*confusion, *(p for row in confusion.values() for p in row)})
+    table = Table(title=title)
+    table.add_column("")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for gold in labels:
+        table.add_row(gold, *[str(confusion.get(gold, {}).get(p, 0)) for p in labels])
+    return table
