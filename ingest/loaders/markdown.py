@@ -22,12 +22,15 @@ _md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]
 _FOOTNOTE_DEF_RE = re.compile(r"^[ ]{0,3}\[\^([^\]\s]+)\]:[ \t]*(.*)$", re.MULTILINE)
 _FOOTNOTE_REF_RE = re.compile(r"\[\^([^\]\s]+)\]")
 FOOTNOTE_SECTION = "Fußnoten"
+# A star inside a word is the German gender star ("Besucher*innen"), not emphasis: two of them in one paragraph
+# would otherwise be parsed as *emphasis* and silently lose both stars.
+_GENDER_STAR_RE = re.compile(r"(?<=\w)\*(?=\w)")
 
 
 def parse_markdown(text: str) -> ParsedFile:
     meta, body = _split_front_matter(text)
     body, footnotes = _extract_footnotes(body)
-    root = SyntaxTreeNode(_md.parse(body))
+    root = SyntaxTreeNode(_md.parse(_GENDER_STAR_RE.sub(r"\\*", body)))
     walker = _Walker(front_title=_front_title(meta))
     walker.walk_children(root)
     if footnotes:

@@ -127,3 +127,13 @@ def test_front_matter_only_is_no_text(tmp_path: Path, settings: Settings) -> Non
     path.write_text("---\ntitle: Nur Kopf\n---\n\n![Bild](x.png)\n", encoding="utf-8")
     with pytest.raises(LoaderError, match="Kein verwertbarer Text"):
         load_file(path, settings)
+
+
+def test_gender_star_is_text_not_emphasis(tmp_path) -> None:  # noqa: ANN001
+    from ingest.loaders import load_file
+    from stadtretter.settings import Settings
+
+    path = tmp_path / "gender.md"
+    path.write_text("# T\n\nDie Besucher*innen und die Händler*innen wurden befragt, *wirklich* alle.\n", encoding="utf-8")
+    doc = load_file(path, Settings())
+    assert doc.blocks[0].text == "Die Besucher*innen und die Händler*innen wurden befragt, wirklich alle."
