@@ -23,6 +23,9 @@ from stadtretter.settings import Settings
 from stadtretter.store import ChunkStore
 
 IGNORE_FILE = ".stadtretterignore"
+# Bump when loaders or the chunker change their output, so that every file is re-processed once
+# (unchanged chunks keep their content-hashed ids and are still not re-embedded).
+INGEST_VERSION = "2"
 SIDECAR_SUFFIXES = {".yml", ".yaml"}
 
 
@@ -83,7 +86,7 @@ def file_fingerprint(path: Path, settings: Settings) -> str:
         sidecar = path.with_suffix(suffix)
         if sidecar.exists():
             digest.update(sidecar.read_bytes())
-    digest.update(f"{settings.chunk_chars}|{settings.transcript_chunk_seconds}".encode())
+    digest.update(f"{INGEST_VERSION}|{settings.chunk_chars}|{settings.transcript_chunk_seconds}".encode())
     return digest.hexdigest()
 
 
