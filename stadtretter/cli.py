@@ -203,7 +203,7 @@ def ask(
         _fail("Die Frage ist zu lang (höchstens 2000 Zeichen).", 2)
     services = _services()
     try:
-        answer = services.answerer.run(question, filters=_filters(type_, phase))
+        answer = services.qa.ask(question, filters=_filters(type_, phase))
     except (StoreError, EmbeddingUnavailable) as exc:
         _fail(str(exc))
     if as_json:
@@ -248,6 +248,82 @@ def serve(
 from stadtretter.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+
+def _print_sources(answer) -> None:  # noqa: ANN001
+    """Phase, notice and sources below a streamed answer (the listing of print_answer)."""
+    if answer.phase:
+        console.print(f"\n[bold]EKT-Phase:[/bold] {answer.phase.label} – {answer.phase.explanation}")
+    if answer.notice:
+        console.print(f"[yellow]{answer.notice}[/yellow]")
+    if answer.citations:
+        console.print("\n[bold]Nächstliegende Quellen:[/bold]" if answer.abstained else "\n[bold]Quellen:[/bold]")
+    for c in answer.citations:
+        phase = f" · Phase {c.phase}" if c.phase else ""
+        console.print(f"[{c.n}] [bold]{c.title}[/bold] ({_type_label(c.type)}, {c.locator}{phase})", highlight=False)
+        if c.url:
+            console.print(f"    {c.url}", highlight=False)
+        console.print(f"    „{c.snippet}“", markup=False, highlight=False)
+
+
+@app.command()
+def chat(
+    type_: Annotated[Optional[list[str]], typer.Option("--type", help="article | webtalk | course")] = None,
+    phase: Annotated[Optional[list[str]], typer.Option("--phase", help="E | K | T")] = None,
+) -> None:
+    """Gespräch im Terminal: Folgefragen beziehen sich auf die vorigen. 'neu' beginnt von vorn, 'exit' beendet."""
+    from retriever.models import Answer, Citation, PhaseTag
+
+    services = _services()
+    filters = _filters(type_, phase)
+    conversation_id: str | None = None
+    console.print("Stadtretter Wissens-Chat – Ihre Frage eingeben. 'neu' beginnt ein neues Gespräch, 'exit' beendet.")
+    while True:
+        try:
+            question = console.input("\n[bold]Frage>[/bold] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        if not question:
+            continue
+        if question.lower() in ("exit", "quit"):
+            break
+        if question.lower() == "neu":
+            conversation_id = None
+            console.print("Neues Gespräch.")
+            continue
+        if len(question) > 2000:
+            err.print("[red]Fehler:[/red] Die Frage ist zu lang (höchstens 2000 Zeichen).")
+            continue
+        streamed, citations, phase_tag, done = "", [], None, None
+        console.print()
+        try:
+            for event, data in services.qa.stream(question, filters=filters, conversation_id=conversation_id):
+                if event == "meta":
+                    conversation_id = data["conversation_id"]
+                elif event == "token":
+                    streamed += data["text"]
+                    console.out(data["text"], end="", highlight=False)
+                elif event == "citations":
+                    citations = [Citation(**c) for c in data["citations"]]
+                elif event == "phase":
+                    phase_tag = PhaseTag(**data)
+                elif event == "done":
+                    done = data
+                elif event == "error":
+                    console.print()
+                    err.print(f"[red]Fehler:[/red] {data['message']}")
+        except KeyboardInterrupt:
+            console.print("\n(abgebrochen)")
+            continue
+        if done is None:
+            continue
+        if done["answer"] != streamed:  # the model failed mid-answer: the fallback answer replaces the text
+            console.print("\n")
+            console.out(done["answer"], highlight=False)
+        console.print()
+        _print_sources(Answer(question, done["answer"], citations, done["abstained"], phase=phase_tag,
+                              notice=done["notice"], conversation_id=conversation_id))
 
 
 if __name__ == "__main__":

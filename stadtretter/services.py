@@ -67,6 +67,13 @@ class Services:
     def answerer(self) -> ExtractiveAnswerer:
         return ExtractiveAnswerer(self.search, self.embeddings, k=self.settings.top_k)
 
+    @cached_property
+    def qa(self):  # noqa: ANN201 - retriever.qa.QAService, imported lazily
+        """Questions and answers (extractive or LLM, streamed or not, with conversations): API and CLI use this."""
+        from retriever.qa import QAService
+
+        return QAService(self)
+
     def reindex(self, progress: Progress | None = None) -> IngestReport:
         """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
         old_registry = Registry(self.settings.registry_path)

@@ -1,0 +1,260 @@
+"""Conversations: a small SQLite store of question/answer turns, and the rewriting of follow-up questions
+("Und wie finanziert man das?") into standalone queries before retrieval.
+
+Extractive mode rewrites without a model, by a rule that is easy to explain: a follow-up (very short, starting
+with "und"/"aber"/…, or pointing back with "dafür", "dort", "diese …", "… das?") gets the content words of the
+previous standalone question appended in parentheses. LLM mode asks the model (prompts/condense_question.txt) and
+falls back to the same rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retriever.text import analyze, fold, key_terms
+
+logger = logging.getLogger("stadtretter.conversation")
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DAY = 86400.0
+
+
+def new_conversation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_conversation_id(value: str | None) -> bool:
+    return bool(value and _ID.match(value))
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str
+    query: str | None
+    created_at: float
+
+
+class ConversationStore:
+    """Tables `conversations` (id, created_at, updated_at) and `conversation_turns` (one row per question and
+    answer) in the app database. Conversations idle longer than retention_days are deleted; each keeps at most
+    max_turns turns (the oldest are dropped)."""
+
+    def __init__(self, path: Path, retention_days: int = 30, max_turns: int = 20) -> None:
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self.max_turns = max_turns
+        self._ready = False
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10)
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            if not self._ready:
+                self._create(connection)
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def _create(self, connection: sqlite3.Connection) -> None:
+        connection.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS conversations (
+                id TEXT PRIMARY KEY,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated_at);
+            CREATE TABLE IF NOT EXISTS conversation_turns (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                question TEXT NOT NULL,
+                query TEXT,
+                answer TEXT NOT NULL,
+                created_at REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS conversation_turns_conversation ON conversation_turns(conversation_id, id);
+            """
+        )
+        self._ready = True
+
+    def _cutoff(self, now: float) -> float:
+        return now - self.retention_days * DAY
+
+    def add_turn(self, conversation_id: str, question: str, answer: str, query: str | None = None,
+                 now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO conversations (id, created_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
+                (conversation_id, now, now),
+            )
+            db.execute(
+                "INSERT INTO conversation_turns (conversation_id, question, query, answer, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, question, query, answer, now),
+            )
+            db.execute(
+                "DELETE FROM conversation_turns WHERE conversation_id = ? AND id NOT IN ("
+                "SELECT id FROM conversation_turns WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)",
+                (conversation_id, conversation_id, self.max_turns),
+            )
+            self._prune(db, now)
+
+    def turns(self, conversation_id: str, now: float | None = None) -> list[Turn]:
+        """The turns of a conversation, oldest first; nothing for unknown or expired conversations."""
+        now = time.time() if now is None else now
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT t.question, t.answer, t.query, t.created_at FROM conversation_turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.conversation_id = ? AND c.updated_at >= ? ORDER BY t.id",
+                (conversation_id, self._cutoff(now)),
+            ).fetchall()
+        return [Turn(*row) for row in rows]
+
+    def history(self, conversation_id: str, now: float | None = None) -> list[dict[str, Any]]:
+        """The turns as chat messages ({role, content}; user messages also carry the standalone `query`)."""
+        messages: list[dict[str, Any]] = []
+        for turn in self.turns(conversation_id, now):
+            messages.append({"role": "user", "content": turn.question, "query": turn.query})
+            messages.append({"role": "assistant", "content": turn.answer})
+        return messages
+
+    def prune(self, now: float | None = None) -> int:
+        with self._connect() as db:
+            return self._prune(db, time.time() if now is None else now)
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> int:
+        expired = [row[0] for row in db.execute("SELECT id FROM conversations WHERE updated_at < ?", (self._cutoff(now),))]
+        for conversation_id in expired:
+            db.execute("DELETE FROM conversation_turns WHERE conversation_id = ?", (conversation_id,))
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return len(expired)
+
+    def delete(self, conversation_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM conversation_turns WHERE conversation_id = ?", (conversation_id,))
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def count(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0])
+
+
+# --- follow-up questions ----------------------------------------------------------------------------------------
+
+_SURFACE = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿß]+(?:[-–][0-9A-Za-zÀ-ÖØ-öø-ÿß]+)*")
+# Words that open a question continuing the previous one.
+FOLLOW_UP_OPENERS = {"und", "aber", "auch", "ausserdem", "sonst", "noch", "oder", "dann", "ebenso"}
+# Pronominal adverbs and demonstratives pointing back to something said before (folded forms).
+ANAPHORIC = {
+    "dafur", "dazu", "damit", "davon", "daruber", "daran", "darauf", "dabei", "dadurch", "darin", "daraus",
+    "dagegen", "danach", "davor", "dort", "dorthin", "dortige", "hierfur", "hierzu", "hiervon", "hierbei",
+    "dies", "diese", "dieser", "dieses", "diesen", "diesem", "solche", "solcher", "solches", "solchen",
+    "jene", "jener", "jenes", "derselbe", "dieselbe", "dasselbe", "deren", "dessen",
+}
+# Pronouns that point back only when they end the question ("Was kostet das?", "Wer bezahlt sie?"); "es" too,
+# except in "… gibt es?".
+CLOSING_PRONOUNS = {"das", "es", "sie", "er", "ihn", "ihm", "ihr", "ihnen", "dem", "den", "die"}
+MAX_CONTEXT_WORDS = 8
+
+
+def is_follow_up(question: str) -> bool:
+    """True for questions that only make sense with the previous one."""
+    tokens = [fold(word) for word in _SURFACE.findall(question)]
+    if not tokens:
+        return False
+    if not key_terms(question):
+        return True  # "Wie genau?", "Warum?"
+    if tokens[0] in FOLLOW_UP_OPENERS:
+        return True
+    if any(token in ANAPHORIC for token in tokens):
+        return True
+    if tokens[-1] == "es" and len(tokens) > 1 and tokens[-2] == "gibt":
+        return False
+    return tokens[-1] in CLOSING_PRONOUNS
+
+
+def content_words(text: str) -> list[str]:
+    """Surface words of a text that carry content (not stop or question words), in order, without repeats."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for word in _SURFACE.findall(re.sub(r"[()]", " ", text)):
+        stems = analyze(word)
+        if not stems or set(stems) <= seen:
+            continue
+        seen.update(stems)
+        out.append(word)
+    return out
+
+
+def combine(question: str, previous_query: str) -> str:
+    """The follow-up with the previous question's content words that it does not already contain."""
+    own = key_terms(question)
+    words = [w for w in content_words(previous_query) if not set(analyze(w)) <= own][:MAX_CONTEXT_WORDS]
+    if not words:
+        return question
+    return f"{question} ({' '.join(words)})"
+
+
+def previous_query(history: Iterable[dict[str, Any]]) -> str | None:
+    """The standalone form of the last user question in the history: its stored query, or else the user
+    questions folded from the start with the same rule."""
+    users = [item for item in history if item.get("role") == "user" and str(item.get("content", "")).strip()]
+    if not users:
+        return None
+    if users[-1].get("query"):
+        return str(users[-1]["query"])
+    standalone: str | None = None
+    for item in users:
+        question = str(item["content"]).strip()
+        standalone = combine(question, standalone) if standalone and is_follow_up(question) else question
+    return standalone
+
+
+def rewrite_follow_up(question: str, history: Iterable[dict[str, Any]]) -> str:
+    """Standalone query for retrieval, without a model. Unchanged when the question stands on its own."""
+    history = list(history)
+    previous = previous_query(history)
+    if not previous or not is_follow_up(question):
+        return question
+    return combine(question, previous)
+
+
+def history_text(history: Iterable[dict[str, Any]], limit: int = 6, chars: int = 600) -> str:
+    """The recent conversation as plain text for the condense prompt."""
+    from retriever.generation import strip_markers
+
+    lines = []
+    for item in list(history)[-limit:]:
+        speaker = "Assistent" if item.get("role") == "assistant" else "Nutzer"
+        content = " ".join(strip_markers(str(item.get("content", ""))).split())[:chars]
+        if content:
+            lines.append(f"{speaker}: {content}")
+    return "\n".join(lines)
+
+
+def clean_condensed(text: str) -> str:
+    """The first line of the model's output without labels or quotes; "" when unusable."""
+    for line in text.strip().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        line = re.sub(r"^(?:eigenständige\s+frage|frage)\s*:\s*", "", line, flags=re.I)
+        line = line.strip().strip("\"'„“”»«").strip()
+        return line if 0 < len(line) <= 2000 else ""
+    return ""
