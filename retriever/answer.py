@@ -13,12 +13,13 @@ import numpy as np
 from ingest.chunking import split_sentences
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
-from retriever.text import analyze, key_terms
+from retriever.text import key_terms
 from stadtretter.embeddings import StadtretterEmbeddings
 from stadtretter.prompts import render
 from stadtretter.settings import SearchMode
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "abstention.json"
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _SPEAKER = re.compile(r"^(?P<speaker>[^:\n]{2,60}):\s+(?P<text>.+)$")
 
 
@@ -31,18 +32,23 @@ class Sentence:
     cue: tuple[float, float] | None = None  # transcript time of the line it stands in
     score: float = 0.0
     cosine: float = 0.0
-    coverage: float = 0.0
 
 
 @dataclass
 class AbstentionRule:
-    """Answer only when the evidence is strong enough. Signals: the cosine of the best sentence, how many of the
-    question's key terms the chosen sentences contain, and the best chunk's cosine. Thresholds are calibrated on
-    the gold set (bench/calibrate_abstention.py) and stored in retriever/calibration/abstention.json."""
+    """Answer only when the evidence is strong enough. Two signals, both explainable:
 
-    min_cosine: float = 0.80
-    min_coverage: float = 0.34
-    strong_cosine: float = 0.86
+    - best_cosine: cosine between the question and the best sentence (embedded with its title and section);
+    - unknown_ratio: share of the question's content terms that occur nowhere in the index (the question names
+      things the archive never mentions).
+
+    One similarity score alone separates answerable from unanswerable questions only weakly (AUC ≈ 0.75 on the
+    gold set); adding lexical coverage or score margins did not raise the cross-validated AUC. Thresholds are
+    calibrated on the gold set by bench/calibrate_abstention.py and stored with their measured precision/recall
+    in retriever/calibration/abstention.json."""
+
+    min_cosine: float = 0.86
+    max_unknown_ratio: float = 0.34
     measured: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -50,11 +56,23 @@ class AbstentionRule:
         if not path.exists():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{key: data[key] for key in ("min_cosine", "min_coverage", "strong_cosine") if key in data},
-                   measured=data.get("measured", {}))
+        return cls(
+            **{key: data[key] for key in ("min_cosine", "max_unknown_ratio") if key in data},
+            measured=data.get("measured", {}),
+        )
 
-    def answerable(self, best_cosine: float, coverage: float) -> bool:
-        return best_cosine >= self.strong_cosine or (best_cosine >= self.min_cosine and coverage >= self.min_coverage)
+    def answerable(self, best_cosine: float, unknown_ratio: float) -> bool:
+        return best_cosine >= self.min_cosine and unknown_ratio < self.max_unknown_ratio
+
+
+@dataclass
+class Selection:
+    """The sentences chosen to answer, in source order, and the evidence for answering at all."""
+
+    sentences: list[Sentence]
+    best_cosine: float = 0.0
+    unknown_ratio: float = 0.0
+    answerable: bool = False
 
 
 def format_time(seconds: float) -> str:
@@ -123,14 +141,17 @@ class ExtractiveAnswerer:
         search: SearchService,
         embeddings: StadtretterEmbeddings,
         k: int = 8,
-        chunks_to_read: int = 5,
+        chunks_to_read: int = 3,
         rule: AbstentionRule | None = None,
+        cache_size: int = 20000,
     ) -> None:
         self.search = search
         self.embeddings = embeddings
         self.k = k
         self.chunks_to_read = chunks_to_read
         self.rule = rule or AbstentionRule.load()
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
 
     def retrieve(self, query: str, filters: SearchFilters | None, mode: SearchMode | None) -> list[SearchHit]:
         return self.search.search(query, k=self.k, filters=filters, mode=mode)
@@ -147,26 +168,30 @@ class ExtractiveAnswerer:
         hits = hits if hits is not None else self.retrieve(query, filters, mode)
         if not hits:
             return Answer(question, render("extractive_empty.txt"), [], abstained=True, query=query)
-        chosen, best_cosine, coverage = self.select(query, hits)
-        if not chosen or not self.rule.answerable(best_cosine, coverage):
+        selection = self.select(query, hits)
+        if not selection.answerable:
             return self._abstain(question, query, hits)
-        return self._compose(question, query, hits, chosen)
+        return self._compose(question, query, hits, selection.sentences)
 
-    def select(self, query: str, hits: list[SearchHit]) -> tuple[list[Sentence], float, float]:
-        """Score the sentences of the top chunks against the question; return the chosen ones in source order."""
-        candidates = [s for rank, hit in enumerate(hits[: self.chunks_to_read]) for s in chunk_sentences(hit, rank)]
+    def select(self, query: str, hits: list[SearchHit]) -> Selection:
+        """Score the sentences of the top chunks against the question and decide whether to answer.
+
+        Measured on the gold set (bench/calibrate_abstention.py prints it): embedding each sentence with its title and section
+        and adding a small prior for the chunk's rank chose a sentence containing the gold answer for 0.52 of the
+        questions, against 0.44 for bare sentences plus lexical coverage (coverage hurt: questions paraphrase).
+        Reading the top 3 chunks instead of 5 loses nothing measurable and embeds ~35% fewer sentences."""
+        read = hits[: self.chunks_to_read]
+        candidates = [s for rank, hit in enumerate(read) for s in chunk_sentences(hit, rank)]
         if not candidates:
-            return [], 0.0, 0.0
+            return Selection([])
         question_vector = self.embeddings.embed_queries([query])[0]
-        vectors = self.embeddings.embed_passages([s.text for s in candidates])
-        cosines = vectors @ question_vector
-        terms = key_terms(query)
-        top_score = max(hit.score for hit in hits[: self.chunks_to_read]) or 1.0
-        for sentence, cosine in zip(candidates, cosines):
-            sentence.cosine = float(cosine)
-            sentence.coverage = len(terms & set(analyze(sentence.text))) / len(terms) if terms else 0.0
-            chunk_prior = hits[sentence.hit_rank].score / top_score if top_score > 0 else 0.0
-            sentence.score = sentence.cosine + 0.08 * sentence.coverage + 0.04 * chunk_prior
+        contexts = [_in_context(read[s.hit_rank], s.text) for s in candidates]
+        vectors = self.sentence_vectors(contexts)
+        top_score = max(hit.score for hit in read) or 1.0
+        for sentence, vector in zip(candidates, vectors):
+            sentence.cosine = float(vector @ question_vector)
+            chunk_prior = read[sentence.hit_rank].score / top_score if top_score > 0 else 0.0
+            sentence.score = sentence.cosine + 0.1 * chunk_prior
         ranked = sorted(candidates, key=lambda s: -s.score)
         best = ranked[0]
         chosen = [best]
@@ -176,11 +201,28 @@ class ExtractiveAnswerer:
             if sentence.score >= best.score - 0.04 or len(chosen) < 2 and sentence.score >= best.score - 0.08:
                 chosen.append(sentence)
         chosen.sort(key=lambda s: (s.hit_rank, s.position))
-        covered = set()
-        for sentence in chosen:
-            covered |= terms & set(analyze(sentence.text))
-        coverage = len(covered) / len(terms) if terms else 0.0
-        return chosen, best.cosine, coverage
+        best_cosine = max(s.cosine for s in candidates)
+        unknown = self.unknown_ratio(query)
+        return Selection(chosen, best_cosine, unknown, self.rule.answerable(best_cosine, unknown))
+
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """Sentence embeddings through a bounded in-memory cache: popular sources are not embedded again."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embeddings.embed_passages(missing)):
+                self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+        return np.stack([self._cache[t] for t in texts])
+
+    def unknown_ratio(self, query: str) -> float:
+        """Share of the question's content terms that the lexical index has never seen."""
+        terms = key_terms(query)
+        lexical = getattr(self.search, "lexical", None)
+        vocabulary = getattr(getattr(lexical, "bm25", None), "vocab_dict", None)
+        if not terms or not vocabulary:
+            return 0.0
+        return sum(1 for term in terms if term not in vocabulary) / len(terms)
 
     def _compose(self, question: str, query: str, hits: list[SearchHit], chosen: list[Sentence]) -> Answer:
         citations: list[Citation] = []
@@ -192,7 +234,7 @@ class ExtractiveAnswerer:
             if key not in numbers:
                 numbers[key] = len(numbers) + 1
             by_key.setdefault(key, []).append(sentence)
-            parts.append(f"{sentence.text} [{numbers[key]}]")
+            parts.append(f"{_LIST_MARKER.sub('', sentence.text)} [{numbers[key]}]")
         for key, number in numbers.items():
             rank, cue = key
             snippet = _snippet(hits[rank].text, by_key[key])
@@ -209,6 +251,13 @@ class ExtractiveAnswerer:
         citations = [citation_for(i + 1, hit, _lead(hit.text)) for i, hit in enumerate(closest)]
         names = ", ".join(f"„{c.title}“" for c in citations)
         return Answer(question, render("extractive_abstain.txt", closest=names), citations, abstained=True, query=query)
+
+
+def _in_context(hit: SearchHit, sentence: str) -> str:
+    """A sentence as it is embedded for scoring: with its document title and section, which short sentences need."""
+    title = hit.metadata.get("title", "")
+    section = hit.metadata.get("section")
+    return f"{title} › {section}: {sentence}" if section else f"{title}: {sentence}"
 
 
 def _lead(text: str, limit: int = 240) -> str:

@@ -412,8 +412,7 @@ class LLMAnswerer:
         extractive answer when abstaining or after a model failure)."""
         if not hits:
             return self.extractive.run(question, query=query, hits=hits)
-        chosen, best_cosine, coverage = self.extractive.select(query, hits)
-        if not chosen or not self.extractive.rule.answerable(best_cosine, coverage):
+        if not self.extractive.select(query, hits).answerable:
             answer = self.extractive.run(question, query=query, hits=hits)
             yield from stream_text(answer.answer, streaming)
             return answer

@@ -245,8 +245,8 @@ def build_corpus(data_dir: Path) -> None:
     LexicalIndex(settings.lexical_path).sync(store)
 
 
-LENIENT = AbstentionRule(min_cosine=0.25, min_coverage=0.0, strong_cosine=0.95)
-STRICT = AbstentionRule(min_cosine=0.99, min_coverage=1.0, strong_cosine=0.99)
+LENIENT = AbstentionRule(min_cosine=0.25, max_unknown_ratio=1.01)
+STRICT = AbstentionRule(min_cosine=0.99, max_unknown_ratio=0.0)
 
 
 def make_services(data_dir: Path, rule: AbstentionRule | None = LENIENT, **overrides: Any) -> Services:
