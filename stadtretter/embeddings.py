@@ -92,9 +92,14 @@ class SentenceTransformerEmbeddings(StadtretterEmbeddings):
     def __init__(self, model: str, batch_size: int = 32) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(model, device="cpu" if not _cuda_available() else None)
+        # A local path never needs the hub: don't let the library try (offline it would wait for time-outs).
+        local = os.path.isdir(model)
+        self._model = SentenceTransformer(
+            model, device="cpu" if not _cuda_available() else None, local_files_only=local
+        )
         self.model_name = f"sentence-transformers:{os.path.basename(os.path.normpath(model))}"
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
         self.batch_size = batch_size
         self._e5 = "e5" in model.lower()
 
