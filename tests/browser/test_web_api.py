@@ -1,0 +1,115 @@
+"""HTTP-level checks of the web endpoints and the security middleware (no browser needed, runs in milliseconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.security import RATE_LIMIT_MESSAGE, SlidingWindowLimiter
+
+ALLOWED = "https://akademie.example"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    from api.app import create_app
+    from stadtretter.services import Services
+    from stadtretter.settings import Settings
+    from tests.helpers import HashEmbeddings
+
+    base = tmp_path_factory.mktemp("webapi")
+    (base / "corpus").mkdir()
+    settings = Settings(_env_file=None, data_dir=base / "data", corpus_dir=base / "corpus", llm_backend="none",
+                        allowed_origins=[ALLOWED], rate_limit_per_minute=2)  # fmt: skip
+    with TestClient(create_app(settings, Services(settings, embeddings_override=HashEmbeddings()))) as test_client:
+        yield test_client
+
+
+def test_sliding_window() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(2, window=60, clock=lambda: now[0])
+    assert limiter.hit("a") is None and limiter.hit("a") is None
+    assert limiter.hit("a") == pytest.approx(60)
+    assert limiter.hit("b") is None  # other client, own window
+    now[0] = 30.0
+    assert limiter.hit("a") == pytest.approx(30)
+    now[0] = 60.5  # the first two hits left the window
+    assert limiter.hit("a") is None
+
+
+def test_pages_and_assets(client: TestClient) -> None:
+    index = client.get("/")
+    assert index.status_code == 200 and '<html lang="de">' in index.text
+    assert "script-src 'self'" in index.headers["content-security-policy"]
+    assert f"frame-ancestors 'self' {ALLOWED};" in index.headers["content-security-policy"]
+    widget = client.get("/widget.js")
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert widget.headers["access-control-allow-origin"] == "*"  # public code; the API stays restricted
+    for asset in ("app.js", "main.js", "sse.js", "format.js", "icons.js", "quelle.js", "styles.css"):
+        assert client.get(f"/static/{asset}").status_code == 200, asset
+    assert client.get("/static/index.html").status_code == 404  # only assets
+    assert client.get("/static/../api/app.py").status_code == 404
+
+
+def test_cors_only_for_allowed_origins(client: TestClient) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    ok = client.options("/v1/ask", headers={"Origin": ALLOWED, **preflight})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == ALLOWED
+    refused = client.options("/v1/ask", headers={"Origin": "https://fremd.example", **preflight})
+    assert "access-control-allow-origin" not in refused.headers
+    sources = client.get("/v1/sources", headers={"Origin": "https://fremd.example"})
+    assert "access-control-allow-origin" not in sources.headers
+
+
+def test_cross_origin_post_refused(client: TestClient) -> None:
+    response = client.post("/v1/feedback", headers={"Origin": "https://fremd.example"},
+                           json={"question": "q", "answer": "a", "rating": "up"})  # fmt: skip
+    assert response.status_code == 403 and "nicht freigegeben" in response.json()["detail"]
+    own = client.post("/v1/feedback", headers={"Origin": "http://testserver"},
+                      json={"question": "q", "answer": "a", "rating": "up"})  # fmt: skip
+    assert own.status_code == 201
+
+
+def test_feedback_validation_and_listing(client: TestClient) -> None:
+    assert client.post("/v1/feedback", json={"question": "q", "answer": "a", "rating": "meh"}).status_code == 422
+    saved = client.post("/v1/feedback", json={
+        "question": "Wie finanziere ich WLAN?", "answer": "So. [1]", "rating": "down", "comment": "   ",
+        "citations": [{"n": 1, "source_id": "x", "title": "T", "unknown": "dropped"}], "conversation_id": "c1",
+    })  # fmt: skip
+    assert saved.status_code == 201 and saved.json()["message"] == "Danke für Ihr Feedback!"
+    listing = client.get("/v1/feedback", params={"limit": 1}).json()
+    assert listing["feedback"][0]["comment"] is None
+    assert listing["feedback"][0]["citations"] == [{"n": 1, "source_id": "x", "title": "T", "type": None,
+        "locator": None, "chunk_id": None, "url": None, "snippet": None}]  # fmt: skip
+    assert len(listing["feedback"]) == 1 and listing["total"] >= 2
+    assert client.get("/v1/feedback", params={"rating": "up"}).json()["feedback"][0]["rating"] == "up"
+    # Embedding sites may send feedback but not read it.
+    assert client.get("/v1/feedback", headers={"Origin": ALLOWED}).status_code == 403
+
+
+def test_rate_limit(client: TestClient) -> None:
+    client.app.state.rate_limiter.reset()
+    statuses = []
+    for _ in range(3):
+        response = client.post("/v1/ask", json={"question": "Wie finanziere ich ein WLAN?"})
+        statuses.append(response.status_code)
+    assert 429 not in statuses[:2] and statuses[2] == 429
+    assert response.json() == {"detail": RATE_LIMIT_MESSAGE}
+    assert int(response.headers["retry-after"]) >= 1
+    # Per client: another Origin (an allowed widget site) has its own window; CORS headers on the 429 too.
+    other = client.post("/v1/ask", json={"question": "Wie finanziere ich ein WLAN?"}, headers={"Origin": ALLOWED})
+    assert other.status_code != 429
+    client.post("/v1/ask", json={"question": "x"}, headers={"Origin": ALLOWED})
+    limited = client.post("/v1/ask", json={"question": "x"}, headers={"Origin": ALLOWED})
+    assert limited.status_code == 429 and limited.headers["access-control-allow-origin"] == ALLOWED
+    assert "retry-after" in limited.headers["access-control-expose-headers"].lower()
+    # Other endpoints are not limited.
+    assert client.get("/v1/sources").status_code == 200
+
+
+def test_unknown_source(client: TestClient) -> None:
+    page = client.get("/quellen/gibt-es-nicht")
+    assert page.status_code == 404 and "Quelle nicht gefunden" in page.text and 'lang="de"' in page.text
+    assert client.get("/quellen/gibt-es-nicht/datei").status_code == 404
