@@ -172,21 +172,10 @@ def _type_label(type_: str) -> str:
 
 
 def print_answer(answer) -> None:  # noqa: ANN001
-    """Answer text with its sources below (also used by `chat`)."""
+    """Answer text with its sources below."""
     console.print()
-    console.print(answer.answer)
-    if answer.phase:
-        console.print(f"\n[bold]EKT-Phase:[/bold] {answer.phase.label} – {answer.phase.explanation}")
-    if answer.notice:
-        console.print(f"[yellow]{answer.notice}[/yellow]")
-    if answer.citations:
-        console.print("\n[bold]Nächstliegende Quellen:[/bold]" if answer.abstained else "\n[bold]Quellen:[/bold]")
-    for c in answer.citations:
-        phase = f" · Phase {c.phase}" if c.phase else ""
-        console.print(f"[{c.n}] [bold]{c.title}[/bold] ({_type_label(c.type)}, {c.locator}{phase})")
-        if c.url:
-            console.print(f"    {c.url}")
-        console.print(f"    „{c.snippet}“")
+    console.print(answer.answer, markup=False, highlight=False)
+    print_sources(answer)
 
 
 @app.command()
@@ -250,8 +239,8 @@ from stadtretter.eval_cli import eval_command  # noqa: E402
 app.command("eval")(eval_command)
 
 
-def _print_sources(answer) -> None:  # noqa: ANN001
-    """Phase, notice and sources below a streamed answer (the listing of print_answer)."""
+def print_sources(answer) -> None:  # noqa: ANN001
+    """Phase, notice and sources below an answer (printed whole, or streamed by `chat`)."""
     if answer.phase:
         console.print(f"\n[bold]EKT-Phase:[/bold] {answer.phase.label} – {answer.phase.explanation}")
     if answer.notice:
@@ -322,7 +311,7 @@ def chat(
             console.print("\n")
             console.out(done["answer"], highlight=False)
         console.print()
-        _print_sources(Answer(question, done["answer"], citations, done["abstained"], phase=phase_tag,
+        print_sources(Answer(question, done["answer"], citations, done["abstained"], phase=phase_tag,
                               notice=done["notice"], conversation_id=conversation_id))
 
 
