@@ -216,8 +216,12 @@ class ExtractiveAnswerer:
         return np.stack([self._cache[t] for t in texts])
 
     def unknown_ratio(self, query: str) -> float:
-        """Share of the question's content terms that the lexical index has never seen."""
-        terms = key_terms(query)
+        """Share of the question's nouns, names and numbers that the lexical index has never seen.
+
+        Only capitalised words (German nouns and names) and numbers count: inflected verbs ("betreibt") are often
+        absent from the index although the topic is covered, while a missing name or noun means the archive never
+        mentions what is asked about."""
+        terms = salient_terms(query)
         lexical = getattr(self.search, "lexical", None)
         vocabulary = getattr(getattr(lexical, "bm25", None), "vocab_dict", None)
         if not terms or not vocabulary:
@@ -251,6 +255,20 @@ class ExtractiveAnswerer:
         citations = [citation_for(i + 1, hit, _lead(hit.text)) for i, hit in enumerate(closest)]
         names = ", ".join(f"„{c.title}“" for c in citations)
         return Answer(question, render("extractive_abstain.txt", closest=names), citations, abstained=True, query=query)
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)$")
+
+
+def salient_terms(text: str) -> set[str]:
+    """Stems of the capitalised words (not at a sentence start) and numbers of a question."""
+    salient: list[str] = []
+    for match in re.finditer(r"[\wÄÖÜäöüß][\w\-ÄÖÜäöüß.]*", text):
+        word = match.group(0).rstrip(".")
+        at_start = bool(_SENTENCE_START.search(text[: match.start()]))
+        if any(ch.isdigit() for ch in word) or (word[:1].isupper() and not at_start):
+            salient.append(word)
+    return key_terms(" ".join(salient)) if salient else set()
 
 
 def _in_context(hit: SearchHit, sentence: str) -> str:

@@ -118,3 +118,20 @@ def test_cli_ask_json_has_the_api_shape(services: Services, monkeypatch: pytest.
         assert result.exit_code == 2 and "Unbekannter Quellentyp" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_cli_chat_answers_a_follow_up_with_sources(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stadtretter import cli
+    from stadtretter.settings import get_settings
+
+    monkeypatch.setenv("STADTRETTER_DATA_DIR", str(services.settings.data_dir))
+    monkeypatch.setenv("STADTRETTER_CORPUS_DIR", str(services.settings.corpus_dir))
+    get_settings.cache_clear()
+    try:
+        session = "Wie wird das WLAN in Lindenfeld finanziert?\nUnd wer betreibt es?\nneu\nexit\n"
+        result = CliRunner().invoke(cli.app, ["chat"], input=session)
+        assert result.exit_code == 0, result.output
+        assert result.output.count("Quellen:") >= 2
+        assert "Stadtmarketing GmbH" in result.output  # the follow-up found the operator via the earlier topic
+    finally:
+        get_settings.cache_clear()
