@@ -202,10 +202,30 @@ def content_words(text: str) -> list[str]:
     return out
 
 
+def _topic_words(text: str) -> set[str]:
+    """Nouns and names (capitalised, not at the start), numbers, and adjectives right before a noun."""
+    tokens = _SURFACE.findall(re.sub(r"[()]", " ", text))
+    topic: set[str] = set()
+    for index, word in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if any(ch.isdigit() for ch in word) or (index > 0 and word[:1].isupper()):
+            topic.add(word)
+        elif word[:1].islower() and following[:1].isupper() and re.search(r"(?:e|en|er|es|em)$", word):
+            topic.add(word)
+    return topic
+
+
 def combine(question: str, previous_query: str) -> str:
-    """The follow-up with the previous question's content words that it does not already contain."""
+    """The follow-up with the previous question's topic that it does not already contain.
+
+    The topic is the previous question's nouns and names (capitalised in German) and numbers; its verbs carry
+    the previous intent ("finanziert"), which would pull the follow-up back to the old answer. Questions typed
+    all in lower case have no such cue: then all content words are the topic."""
     own = key_terms(question)
-    words = [w for w in content_words(previous_query) if not set(analyze(w)) <= own][:MAX_CONTEXT_WORDS]
+    candidates = content_words(previous_query)
+    topic_words = _topic_words(previous_query)
+    topic = [w for w in candidates if w in topic_words] or candidates
+    words = [w for w in topic if not set(analyze(w)) <= own][:MAX_CONTEXT_WORDS]
     if not words:
         return question
     return f"{question} ({' '.join(words)})"

@@ -109,7 +109,7 @@ def test_conversation_continues_over_the_stream(data_dir) -> None:
     conversation = first[0][1]["conversation_id"]
     second, _ = _stream(services, question="Und was kostet das für Händler?", conversation_id=conversation)
     assert second[0][1]["conversation_id"] == conversation
-    assert second[0][1]["query"] == "Und was kostet das für Händler? (digitale Stadtgutschein finanziert)"
+    assert second[0][1]["query"] == "Und was kostet das für Händler? (digitale Stadtgutschein)"
 
 
 def test_store_failure_is_an_error_event(data_dir, monkeypatch: pytest.MonkeyPatch) -> None:
