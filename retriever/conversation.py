@@ -203,12 +203,12 @@ def content_words(text: str) -> list[str]:
 
 
 def _topic_words(text: str) -> set[str]:
-    """Nouns and names (capitalised, not at the start), numbers, and adjectives right before a noun."""
+    """Nouns and names (capitalised; question words are stop words anyway), numbers, adjectives before a noun."""
     tokens = _SURFACE.findall(re.sub(r"[()]", " ", text))
     topic: set[str] = set()
     for index, word in enumerate(tokens):
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
-        if any(ch.isdigit() for ch in word) or (index > 0 and word[:1].isupper()):
+        if any(ch.isdigit() for ch in word) or word[:1].isupper():
             topic.add(word)
         elif word[:1].islower() and following[:1].isupper() and re.search(r"(?:e|en|er|es|em)$", word):
             topic.add(word)
