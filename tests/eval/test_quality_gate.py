@@ -17,7 +17,8 @@ from stadtretter.evaluation import eval_settings, evaluate
 from stadtretter.services import Services
 from stadtretter.settings import Settings
 
-pytestmark = pytest.mark.model
+# Embedding the gold corpus (~800 chunks) takes ~3 minutes on 2 quiet cores; allow for a busy machine.
+pytestmark = [pytest.mark.model, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
 THRESHOLDS = json.loads((REPO / "eval" / "thresholds.json").read_text(encoding="utf-8"))
