@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -272,5 +272,3 @@ class IngestPipeline:
         self.store.collection = self.store._open_collection()
         return self.run(paths, prune=False, progress=progress)
 
-
-ProgressFactory = Callable[[], Progress]

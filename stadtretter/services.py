@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from ingest.pipeline import IngestPipeline, IngestReport, Progress
 from ingest.registry import Registry
@@ -15,7 +16,7 @@ from retriever.lexical import LexicalIndex
 from retriever.search import SearchService
 from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
 from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore
+from stadtretter.store import ChunkStore, make_client
 
 
 @dataclass
@@ -76,25 +77,24 @@ class Services:
 
     def reindex(self, progress: Progress | None = None) -> IngestReport:
         """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
-        old_registry = Registry(self.settings.registry_path)
-        paths = sorted({record.path for record in old_registry.all()})
+        paths = [Path(p) for p in sorted({r.path for r in Registry(self.settings.registry_path).all()})]
         side = self.settings.model_copy(update={"collection": f"{self.settings.collection}-reindex"})
         side_registry_path = self.settings.data_dir / "registry-reindex.sqlite"
         side_registry_path.unlink(missing_ok=True)
-        side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=_client_of(self))
-        side_store.drop()
-        side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=side_store.client)
+        client = make_client(self.settings)  # not self.store: opening the old collection is refused after a model change
+        try:
+            client.delete_collection(side.collection)  # left over from an interrupted reindex
+        except Exception:  # none there
+            pass
+        side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=client)
         side_lexical = LexicalIndex(self.settings.data_dir / "lexical-reindex")
         pipeline = IngestPipeline(
             side, self.embeddings, side_store, Registry(side_registry_path),
             enrichers=self._enrichers(), listeners=[side_lexical],
         )
-        from pathlib import Path
-
-        report = pipeline.run([Path(p) for p in paths] or [self.settings.corpus_dir], progress=progress)
+        report = pipeline.run(paths or [self.settings.corpus_dir], progress=progress)
         if report.failed and not (report.added or report.updated):
             return report  # nothing usable was built: keep the old index
-        client = side_store.client
         try:
             client.delete_collection(self.settings.collection)
         except Exception:  # the old collection may not exist
@@ -106,10 +106,3 @@ class Services:
         for name in ("store", "registry", "lexical", "search", "answerer"):
             self.__dict__.pop(name, None)
         return report
-
-
-def _client_of(services: Services):  # noqa: ANN202
-    """The Chroma client without opening (and model-checking) the main collection."""
-    from stadtretter.store import make_client
-
-    return make_client(services.settings)
