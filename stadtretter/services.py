@@ -13,6 +13,7 @@ from ingest.pipeline import IngestPipeline, IngestReport, Progress
 from ingest.registry import Registry
 from retriever.answer import ExtractiveAnswerer
 from retriever.lexical import LexicalIndex
+from retriever.phases import PhaseTagger
 from retriever.search import SearchService
 from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
 from stadtretter.settings import Settings
@@ -43,9 +44,7 @@ class Services:
         return index
 
     @cached_property
-    def phase_tagger(self):  # noqa: ANN201 - optional component, imported lazily
-        from retriever.phases import PhaseTagger
-
+    def phase_tagger(self) -> PhaseTagger | None:
         return PhaseTagger.load(self.embeddings)
 
     def pipeline(self) -> IngestPipeline:
@@ -55,10 +54,7 @@ class Services:
         )
 
     def _enrichers(self) -> list:
-        try:
-            return [self.phase_tagger]
-        except ImportError:  # phase tagging not available in this build
-            return []
+        return [self.phase_tagger] if self.phase_tagger is not None else []
 
     @cached_property
     def search(self) -> SearchService:
