@@ -1,83 +1,241 @@
-"""BM25 keyword index (bm25s) over the stored chunks, persisted under the data dir beside Chroma.
+"""BM25 keyword index (bm25s format and scoring) over the stored chunks, persisted under the data dir beside Chroma.
 
-It is rebuilt from the store's contents after every ingestion run that changed something, so it follows adds,
-updates, prunes and reindexes, and works the same whether Chroma is embedded or a server.
+It is kept in step with the store after every ingestion run that changed something (`sync`), so it follows adds,
+updates, prunes and reindexes, and works the same whether Chroma is embedded or a server: everything it knows it
+reads back from the store through `ChunkStore`.
+
+Sync is incremental: the analysed words of every chunk are cached in the index directory (keyed by chunk id and
+content hash), so a sync reads only the metadata of all chunks plus the text of new ones; the BM25 matrix itself
+is rebuilt with vectorised numpy from the cached words (100k chunks: see bench/scale.py).
+
+Analysis (retriever/text.py): folded umlauts/ß, German stop words, Snowball stems, hyphen parts, normalised
+numbers, and closed compounds split against the index's own vocabulary (`Decompounder`) on both the index and the
+query side.
+
+The index also keeps, per chunk, the filter fields (type, phase, date) and its place in its document (source,
+chunk index): metadata filters are applied here as a mask, and neighbour lookup needs no store query.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
 from retriever.models import SearchFilters
-from retriever.text import analyze
+from retriever.text import Decompounder, content_words, stem_words
 from stadtretter.store import ChunkStore
 
-_FILTER_FIELDS = ("type", "phase", "date_int")
+FORMAT_VERSION = 2
+# BM25 and analysis parameters, chosen by measurement (bench/compare.py, bench/README.md).
+K1 = 1.2
+B = 0.75
+DECOMPOUND = True
+MIN_PART = 4  # shortest compound part (letters)
+_FETCH_BATCH = 1000
+_BUILD_BLOCK = 5000  # chunks per block when building the BM25 matrix
 
 
-def _signature(ids: list[str]) -> str:
+class _Postings:
+    """The saved bm25s index, read without importing bm25s (and scipy) on the search path: the arrays
+    bm25s.BM25.save writes (CSC over terms: indptr per term, indices = chunk rows, data = BM25 scores), memory-mapped,
+    and the vocabulary. Scoring is bm25s's: the sum of the query terms' precomputed scores."""
+
+    def __init__(self, directory: Path) -> None:
+        self.scores = {
+            name: np.load(directory / f"{name}.csc.index.npy", mmap_mode="r") for name in ("data", "indices", "indptr")
+        }
+        params = json.loads((directory / "params.index.json").read_text(encoding="utf-8"))
+        self.scores["num_docs"] = int(params["num_docs"])
+        self.vocab_dict: dict[str, int] = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
+
+
+def _signature(ids: Sequence[str]) -> str:
     digest = hashlib.sha256()
     for chunk_id in sorted(ids):
         digest.update(chunk_id.encode())
     return digest.hexdigest()
 
 
+def heading_of(meta: dict[str, Any]) -> str:
+    return " ".join(str(meta.get(key) or "") for key in ("title", "section"))
+
+
+def _date_int(meta: dict[str, Any]) -> int:
+    try:
+        return int(meta.get("date_int") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class LexicalIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, k1: float = K1, b: float = B, decompound: bool = DECOMPOUND, min_part: int = MIN_PART
+    ) -> None:
         self.path = path
+        self.k1, self.b, self.decompound, self.min_part = k1, b, decompound, min_part
         self._lock = threading.Lock()
         self._loaded_mtime: float | None = None
-        self.bm25: bm25s.BM25 | None = None
+        self.bm25: _Postings | None = None
         self.ids: list[str] = []
         self.fields: dict[str, np.ndarray] = {}
+        self.sources: list[str] = []
         self.signature = ""
+        self.version = 0
+        self.params: dict[str, Any] = {}
+        self.decompounder: Decompounder | None = None
+        self._row_of: dict[str, int] | None = None
+        self._categories: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._place: dict[tuple[int, int], int] | None = None
 
     # --- building -----------------------------------------------------------------------------------------
     def sync(self, store: ChunkStore) -> None:
+        """Bring the index in step with the store: new/changed chunks are analysed, removed ones dropped."""
+        cache = self._read_word_cache()
         ids: list[str] = []
-        tokens: list[list[str]] = []
-        fields: dict[str, list[Any]] = {name: [] for name in _FILTER_FIELDS}
-        for batch_ids, texts, metadatas, _ in store.iter_all():
-            for chunk_id, text, meta in zip(batch_ids, texts, metadatas):
-                meta = meta or {}
-                ids.append(chunk_id)
-                heading = " ".join(str(meta.get(key, "")) for key in ("title", "section"))
-                tokens.append(analyze(f"{heading}\n{text}"))
-                fields["type"].append(str(meta.get("type", "")))
-                fields["phase"].append(str(meta.get("phase", "")))
-                fields["date_int"].append(int(meta.get("date_int", 0) or 0))
-        self._write(ids, tokens, fields)
+        metas: list[dict[str, Any]] = []
+        for batch_ids, batch_metas in store.iter_metadata():
+            ids.extend(batch_ids)
+            metas.extend(meta or {} for meta in batch_metas)
+
+        words: list[str] = cache["words"]
+        word_ids: dict[str, int] = {w: i for i, w in enumerate(words)}
+        per_chunk: list[np.ndarray | None] = []
+        missing: list[int] = []
+        for row, (chunk_id, meta) in enumerate(zip(ids, metas)):
+            cached = cache["chunks"].get(chunk_id)
+            if cached is not None and cached[0] == str(meta.get("content_hash", "")):
+                per_chunk.append(cached[1])
+            else:
+                per_chunk.append(None)
+                missing.append(row)
+        for start in range(0, len(missing), _FETCH_BATCH):
+            rows = missing[start : start + _FETCH_BATCH]
+            texts = {chunk.id: chunk.text for chunk in store.get([ids[r] for r in rows])}
+            for row in rows:
+                analysed = content_words(f"{heading_of(metas[row])}\n{texts.get(ids[row], '')}")
+                per_chunk[row] = np.fromiter(
+                    (word_ids.setdefault(w, len(word_ids)) for w in analysed), dtype=np.int32, count=len(analysed)
+                )
+        words = list(word_ids)
+        self._write(ids, metas, [a if a is not None else np.empty(0, np.int32) for a in per_chunk], words)
 
     def is_current(self, store: ChunkStore) -> bool:
+        """Same number of chunks as the store, built by this version with these parameters."""
         self.load()
-        return len(self.ids) == store.count()
+        return self.version == FORMAT_VERSION and self.params == self._params() and len(self.ids) == store.count()
 
-    def _write(self, ids: list[str], tokens: list[list[str]], fields: dict[str, list[Any]]) -> None:
+    def _params(self) -> dict[str, Any]:
+        return {"k1": self.k1, "b": self.b, "decompound": self.decompound, "min_part": self.min_part}
+
+    def _build_terms(self, words: list[str], used: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Terms of each word type: its stem plus the stems of its compound parts (CSR: ptr, term ids)."""
+        vocabulary = {w for w, u in zip(words, used) if u and len(w) >= self.min_part and w.isalpha()}
+        decompounder = Decompounder(vocabulary, self.min_part) if self.decompound else None
+        surface: list[str] = []
+        counts = np.zeros(len(words), dtype=np.int64)
+        for i, word in enumerate(words):
+            parts = decompounder.split(word) if decompounder and used[i] else ()
+            surface.append(word)
+            surface.extend(parts)
+            counts[i] = 1 + len(parts)
+        stems = stem_words(surface)
+        term_ids: dict[str, int] = {}
+        flat = np.fromiter((term_ids.setdefault(s, len(term_ids)) for s in stems), dtype=np.int32, count=len(stems))
+        ptr = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        return list(term_ids), ptr, flat
+
+    def _bm25_matrix(self, per_chunk: list[np.ndarray], ptr: np.ndarray, flat: np.ndarray, n_terms: int) -> dict:
+        """Lucene BM25 scores as bm25s stores them: CSC over terms (indptr per term, indices = chunk rows).
+
+        Vectorised, in blocks of chunks so that memory stays proportional to a block, not to the corpus."""
+        n_docs = len(per_chunk)
+        per_word = (ptr[1:] - ptr[:-1]).astype(np.int64)
+        terms, docs, tfs = [], [], []
+        doc_len = np.zeros(n_docs, dtype=np.float64)
+        for first in range(0, n_docs, _BUILD_BLOCK):
+            block = per_chunk[first : first + _BUILD_BLOCK]
+            lengths = np.fromiter((len(a) for a in block), dtype=np.int64, count=len(block))
+            word_seq = np.concatenate(block) if block else np.empty(0, np.int32)
+            # every word occurrence expands into its terms (stem + compound parts)
+            reps = per_word[word_seq]
+            starts = np.repeat(ptr[word_seq], reps)
+            offsets = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+            term_seq = flat[starts + offsets].astype(np.int64)
+            doc_seq = np.repeat(np.repeat(np.arange(len(block), dtype=np.int64), lengths), reps)
+            doc_len[first : first + len(block)] = np.bincount(doc_seq, minlength=len(block))
+            keys, tf = np.unique(term_seq * len(block) + doc_seq, return_counts=True)
+            terms.append((keys // len(block)).astype(np.int32))
+            docs.append((keys % len(block) + first).astype(np.int32))
+            tfs.append(tf.astype(np.float32))
+        term = np.concatenate(terms) if terms else np.empty(0, np.int32)
+        doc = np.concatenate(docs) if docs else np.empty(0, np.int32)
+        tf = np.concatenate(tfs) if tfs else np.empty(0, np.float32)
+        order = np.argsort(term, kind="stable")  # by term; chunk rows stay ascending within a term
+        term, doc, tf = term[order], doc[order], tf[order]
+        avg_len = float(doc_len.mean()) if n_docs and doc_len.sum() else 1.0
+        df = np.bincount(term, minlength=n_terms).astype(np.float64)
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        norm = self.k1 * (1.0 - self.b + self.b * doc_len / avg_len)
+        data = (idf[term] * tf / (tf + norm[doc])).astype(np.float32)
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term, minlength=n_terms), out=indptr[1:])
+        return {"data": data, "indices": doc, "indptr": indptr, "num_docs": n_docs}
+
+    def _write(self, ids: list[str], metas: list[dict[str, Any]], per_chunk: list[np.ndarray], words: list[str]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        # drop words no chunk uses any more (after prunes/updates), renumbering the cached word ids
+        used = np.zeros(len(words), dtype=bool)
+        for arr in per_chunk:
+            used[arr] = True
+        remap = np.cumsum(used) - 1
+        words = [w for w, u in zip(words, used) if u]
+        per_chunk = [remap[a].astype(np.int32) for a in per_chunk]
+        used = np.ones(len(words), dtype=bool)
         if ids:
-            vocab: dict[str, int] = {}
-            token_ids = [[vocab.setdefault(tok, len(vocab)) for tok in doc] for doc in tokens]
-            retriever = bm25s.BM25(k1=1.2, b=0.75)
-            retriever.index(bm25s.tokenization.Tokenized(ids=token_ids, vocab=vocab), show_progress=False)
+            import bm25s  # only when building: the search path reads the saved arrays directly
+
+            terms, ptr, flat = self._build_terms(words, used)
+            retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            retriever.scores = self._bm25_matrix(per_chunk, ptr, flat, len(terms))
+            retriever.vocab_dict = {term: i for i, term in enumerate(terms)}
+            retriever.nonoccurrence_array = None
             retriever.save(str(tmp / "bm25"), show_progress=False)
+        sources: dict[str, int] = {}
+        source_rows = [sources.setdefault(str(m.get("source_id", "")), len(sources)) for m in metas]
         np.savez(
             tmp / "fields.npz",
-            type=np.array(fields["type"], dtype=object).astype(str),
-            phase=np.array(fields["phase"], dtype=object).astype(str),
-            date_int=np.array(fields["date_int"], dtype=np.int64),
+            type=np.array([str(m.get("type", "")) for m in metas], dtype=str),
+            phase=np.array([str(m.get("phase", "")) for m in metas], dtype=str),
+            date_int=np.array([_date_int(m) for m in metas], dtype=np.int64),
+            source=np.array(source_rows, dtype=np.int32),
+            chunk_index=np.array([int(m.get("chunk_index", -1) or 0) for m in metas], dtype=np.int32),
         )
-        (tmp / "ids.json").write_text(json.dumps({"ids": ids, "signature": _signature(ids)}), encoding="utf-8")
+        lengths = np.array([len(a) for a in per_chunk], dtype=np.int64)
+        np.savez(
+            tmp / "words.npz",
+            words=np.array(words, dtype=str),
+            flat=np.concatenate(per_chunk) if per_chunk else np.empty(0, np.int32),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            hashes=np.array([str(m.get("content_hash", "")) for m in metas], dtype=str),
+        )
+        (tmp / "sources.json").write_text(json.dumps(list(sources), ensure_ascii=False), encoding="utf-8")
+        marker = {
+            "version": FORMAT_VERSION, "ids": ids, "signature": _signature(ids),
+            "params": self._params(),
+        }
+        (tmp / "ids.json").write_text(json.dumps(marker), encoding="utf-8")
         # Swap in atomically enough: readers reload on the marker file's mtime.
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -88,6 +246,26 @@ class LexicalIndex:
         self._loaded_mtime = None
         self.load()
 
+    def _read_word_cache(self) -> dict[str, Any]:
+        """Cached analysed words of the current index: {words, chunks: id -> (content_hash, word ids)}."""
+        empty: dict[str, Any] = {"words": [], "chunks": {}}
+        marker, arrays = self.path / "ids.json", self.path / "words.npz"
+        if not marker.exists() or not arrays.exists():
+            return empty
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+            if data.get("version") != FORMAT_VERSION:
+                return empty
+            with np.load(arrays) as cached:
+                words, flat, offsets, hashes = (
+                    cached["words"].tolist(), cached["flat"], cached["offsets"], cached["hashes"].tolist()
+                )
+        except (OSError, ValueError, KeyError):
+            return empty  # unreadable cache: analyse everything again
+        ids = data["ids"]
+        chunks = {cid: (hashes[i], flat[offsets[i] : offsets[i + 1]]) for i, cid in enumerate(ids)}
+        return {"words": words, "chunks": chunks}
+
     # --- loading ------------------------------------------------------------------------------------------
     def load(self) -> None:
         marker = self.path / "ids.json"
@@ -97,42 +275,142 @@ class LexicalIndex:
         if self._loaded_mtime == mtime:
             return
         with self._lock:
+            if self._loaded_mtime == mtime:
+                return
             data = json.loads(marker.read_text(encoding="utf-8"))
             ids = data["ids"]
-            bm25 = bm25s.BM25.load(str(self.path / "bm25"), load_vocab=True, show_progress=False) if ids else None
+            bm25 = None
+            if ids and data.get("version") == FORMAT_VERSION:
+                bm25 = _Postings(self.path / "bm25")
             with np.load(self.path / "fields.npz") as arrays:
-                fields = {name: arrays[name] for name in _FILTER_FIELDS}
+                fields = {name: arrays[name] for name in arrays.files}
+            sources_path = self.path / "sources.json"
+            sources = json.loads(sources_path.read_text(encoding="utf-8")) if sources_path.exists() else []
+            decompounder = None
+            words_path = self.path / "words.npz"
+            if self.decompound and words_path.exists():
+                with np.load(words_path) as arrays:
+                    vocabulary = {w for w in arrays["words"].tolist() if len(w) >= self.min_part and w.isalpha()}
+                decompounder = Decompounder(vocabulary, self.min_part)
+            categories = {}
+            for name in ("type", "phase"):
+                values, codes = np.unique(fields[name], return_inverse=True)
+                categories[name] = (values, codes.astype(np.int32))
             self.bm25, self.ids, self.fields, self.signature = bm25, ids, fields, data["signature"]
+            self.sources, self.decompounder, self._categories = sources, decompounder, categories
+            self.version, self.params = int(data.get("version", 1)), dict(data.get("params", {}))
+            self._row_of, self._place = {cid: i for i, cid in enumerate(ids)}, None
             self._loaded_mtime = mtime
 
     # --- search -------------------------------------------------------------------------------------------
+    def analyze_query(self, query: str) -> list[str]:
+        words = content_words(query)
+        out: list[str] = []
+        for word in words:
+            out.append(word)
+            if self.decompounder is not None:
+                out.extend(self.decompounder.split(word))
+        return stem_words(out)
+
     def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """Rows that pass the filters (None: no filter)."""
+        self.load()
         if not filters or filters.is_empty() or not self.ids:
             return None
         keep = np.ones(len(self.ids), dtype=bool)
-        if filters.types:
-            keep &= np.isin(self.fields["type"], filters.types)
-        if filters.phases:
-            keep &= np.isin(self.fields["phase"], filters.phases)
+        for name, wanted in (("type", filters.types), ("phase", filters.phases)):
+            if wanted:
+                values, codes = self._categories[name]
+                keep &= np.isin(codes, np.flatnonzero(np.isin(values, list(wanted))))
         if filters.date_from:
             keep &= self.fields["date_int"] >= int(filters.date_from.replace("-", ""))
         if filters.date_to:
             keep &= (self.fields["date_int"] > 0) & (self.fields["date_int"] <= int(filters.date_to.replace("-", "")))
         return keep
 
+    def scores(self, query: str, keep: np.ndarray | None = None) -> np.ndarray | None:
+        """BM25 score of every chunk row (None when no query term is in the index)."""
+        result = self.score_query(query, keep, coverage=False)
+        return None if result is None else result[0]
+
+    def score_query(
+        self, query: str, keep: np.ndarray | None = None, coverage: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """BM25 score and term coverage of every chunk row (None when no query term is in the index).
+
+        Coverage: the IDF-weighted share of the query's distinct terms that occur in the chunk (0..1), a soft AND
+        that BM25's saturating sum does not express; hybrid search uses it as a third signal."""
+        self.load()
+        bm25 = self.bm25
+        if bm25 is None:
+            return None
+        vocab = bm25.vocab_dict
+        term_ids = [vocab[t] for t in self.analyze_query(query) if t in vocab]
+        if not term_ids:
+            return None
+        data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
+        n_docs = int(bm25.scores["num_docs"])
+        scores = np.zeros(n_docs, dtype=np.float32)
+        covered = np.zeros(n_docs, dtype=np.float32) if coverage else None
+        total_idf = 0.0
+        seen: set[int] = set()
+        for term in term_ids:  # repeated query terms count repeatedly in BM25, as in bm25s
+            start, end = int(indptr[term]), int(indptr[term + 1])
+            postings = indices[start:end]
+            if end - start > 256:
+                scores += np.bincount(postings, weights=data[start:end], minlength=n_docs).astype(np.float32)
+            else:
+                scores[postings] += data[start:end]  # postings of one term hold each chunk once
+            if covered is not None and term not in seen:
+                seen.add(term)
+                df = end - start
+                idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+                covered[postings] += idf
+                total_idf += idf
+        if covered is not None and total_idf > 0:
+            covered /= total_idf
+        if keep is not None:
+            scores[~keep] = 0.0
+            if covered is not None:
+                covered[~keep] = 0.0
+        return scores, covered
+
     def search(self, query: str, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
         self.load()
-        if self.bm25 is None:
+        if self.bm25 is None or k <= 0:
             return []
-        vocab = self.bm25.vocab_dict
-        query_ids = [vocab[tok] for tok in analyze(query) if tok in vocab]
-        if not query_ids:
-            return []
-        scores = self.bm25.get_scores(query_ids)
-        keep = self.mask(filters)
-        if keep is not None:
-            scores = np.where(keep, scores, 0.0)
+        scores = self.scores(query, self.mask(filters))
+        return [] if scores is None else self.top(scores, k)
+
+    def top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(id, score) of the k best rows with a positive score, best first."""
         k = min(k, len(scores))
+        if k <= 0:
+            return []
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
+        top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    # --- chunk places -------------------------------------------------------------------------------------
+    def row_of(self, chunk_id: str) -> int | None:
+        self.load()
+        if self._row_of is None:
+            self._row_of = {cid: i for i, cid in enumerate(self.ids)}
+        return self._row_of.get(chunk_id)
+
+    def neighbours(self, chunk_id: str, distance: int = 1) -> list[str]:
+        """Ids of the chunks next to `chunk_id` in its document (chunk_index ± 1 .. ± distance), in order."""
+        row = self.row_of(chunk_id)
+        if row is None or "source" not in self.fields:
+            return []
+        if self._place is None:
+            self._place = {
+                (int(s), int(c)): i for i, (s, c) in enumerate(zip(self.fields["source"], self.fields["chunk_index"]))
+            }
+        source, index = int(self.fields["source"][row]), int(self.fields["chunk_index"][row])
+        out = []
+        for offset in [*range(-distance, 0), *range(1, distance + 1)]:
+            other = self._place.get((source, index + offset))
+            if other is not None:
+                out.append(self.ids[other])
+        return out

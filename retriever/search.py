@@ -1,9 +1,32 @@
-"""Search over the store: dense (Chroma kNN), lexical (BM25) or hybrid (fusion of both)."""
+"""Search over the store: dense (Chroma kNN), lexical (BM25) or hybrid (fusion of both).
+
+Hybrid search, as measured in bench/compare.py on the gold set, XQuAD-de and GermanQuAD (bench/README.md):
+
+1. The query is embedded once; Chroma returns the `candidates` nearest chunks (ids and distances only, which is
+   several times cheaper than fetching texts), BM25 scores every chunk.
+2. Each list's top `candidates` scores are normalised per query (`normalisation`) and combined with weights
+   (`dense_weight`, `lexical_weight`); a chunk missing from one list gets 0 from it. RRF is available as
+   `method="rrf"`.
+3. Chunk scores become document-aware (`doc_weight`): each chunk gets a share of the best score of its document,
+   so a document that matches well in several places moves up as a whole.
+4. Near-duplicate chunks (same text ingested twice, overlapping chunks) are collapsed to the best one.
+5. Texts and metadata are fetched for the final k chunks only.
+
+Metadata filters (type, phase, date) do not use Chroma's `where` on the fast path (measured: tens of times slower
+than an unfiltered kNN at 10k–100k chunks): the lexical index knows every chunk's filter fields, so Chroma is
+asked for more neighbours than needed (by the filter's selectivity) and the result is filtered here. Only when
+that does not yield enough matches (very selective filters) Chroma's `where` is used.
+
+`expand(hits)` adds each hit's neighbouring chunks (same source, chunk_index ± 1) as context for answering; it is
+not used for ranking.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,25 +55,61 @@ def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
 
 @dataclass
 class FusionParams:
-    """Weighted fusion of min-max normalised scores; chosen by measurement (see README, bench/compare.py)."""
+    """How hybrid search combines dense and lexical results; defaults chosen by measurement (bench/README.md)."""
 
-    dense_weight: float = 0.7
-    lexical_weight: float = 0.3
+    method: Literal["weighted", "rrf"] = "weighted"
+    normalisation: Literal["minmax", "dbsf"] = "dbsf"
+    dense_weight: float = 0.5
+    lexical_weight: float = 0.2
+    coverage_weight: float = 0.3  # IDF-weighted share of the query terms in the chunk (weighted fusion only)
     candidates: int = 40  # per list, before fusion
+    rrf_k: int = 60
+    doc_weight: float = 0.0  # share of the document's best chunk score added to each chunk
+    dedup_overlap: float = 0.8  # a chunk whose word shingles lie this much inside a better hit's is dropped
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "FusionParams":
+        params = cls()
+        for name in ("method", "normalisation", "dense_weight", "lexical_weight", "coverage_weight", "candidates",
+                     "rrf_k", "doc_weight", "dedup_overlap"):
+            value = getattr(settings, f"fusion_{name}", None)
+            if value is not None:
+                setattr(params, name, value)
+        return params
 
 
-def _normalise(scores: dict[str, float]) -> dict[str, float]:
+def _normalise(scores: dict[str, float], how: str = "minmax") -> dict[str, float]:
+    """Per-query normalisation of one list's scores to about [0, 1]."""
     if not scores:
         return {}
-    values = np.array(list(scores.values()), dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
+    values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    if how == "dbsf":  # distribution-based: mean ± 3 standard deviations
+        mean, std = float(values.mean()), float(values.std())
+        low, high = mean - 3 * std, mean + 3 * std
+    else:
+        low, high = float(values.min()), float(values.max())
     span = high - low
     if span <= 1e-9:
         return {key: 1.0 for key in scores}
     return {key: (value - low) / span for key, value in scores.items()}
 
 
+_SHINGLE_WORD = re.compile(r"\w+")
+
+
+def _shingles(text: str, size: int = 5) -> set[int]:
+    tokens = _SHINGLE_WORD.findall(text.lower())
+    if len(tokens) < size:
+        return {hash(" ".join(tokens))} if tokens else set()
+    return {hash(" ".join(tokens[i : i + size])) for i in range(len(tokens) - size + 1)}
+
+
 class SearchService:
+    # Filtered dense search: ask Chroma for candidates / selectivity * OVERFETCH neighbours and filter them here,
+    # unless that would exceed MAX_FETCH (then Chroma's own `where`).
+    OVERFETCH = 1.5
+    MAX_FETCH = 2000
+
     def __init__(
         self,
         embeddings: StadtretterEmbeddings,
@@ -63,8 +122,9 @@ class SearchService:
         self.store = store
         self.lexical = lexical
         self.default_mode = default_mode
-        self.fusion = fusion or FusionParams()
+        self.fusion = fusion or FusionParams.from_settings(getattr(store, "settings", None))
 
+    # --- public -------------------------------------------------------------------------------------------
     def search(
         self,
         query: str,
@@ -75,31 +135,177 @@ class SearchService:
         mode = mode or self.default_mode
         if mode != "dense" and self.lexical is None:
             mode = "dense"
+        if k <= 0:
+            return []
         if mode == "dense":
-            return [self._hit(chunk) for chunk in self._dense(query, k, filters)]
+            return self._dense_hits(query, k, filters)
         if mode == "lexical":
-            ranked = self.lexical.search(query, k, filters) if self.lexical else []
-            return self._hits_for(ranked, {})
+            assert self.lexical is not None
+            return self._hits_for(self.lexical.search(query, k, filters), {})
         return self._hybrid(query, k, filters)
 
-    def _dense(self, query: str, k: int, filters: SearchFilters | None) -> list[StoredChunk]:
-        vector = self.embeddings.embed_queries([query])[0]
-        return self.store.query(vector, k, chroma_where(filters))
+    def expand(self, hits: list[SearchHit], window: int = 1) -> list[SearchHit]:
+        """The hits with their neighbouring chunks (same source, chunk_index ± 1..window) as answer context.
 
+        Order: each hit's neighbours in document order around it ([previous, hit, next]); a chunk appears once
+        (as a hit if it is one). Neighbours carry `metadata["neighbour_of"]` (the hit's chunk id) and the hit's
+        score. Not used for ranking.
+        """
+        if not hits or window <= 0:
+            return list(hits)
+        hit_ids = {hit.chunk_id for hit in hits}
+        wanted: dict[str, list[str]] = {}
+        for hit in hits:
+            wanted[hit.chunk_id] = [cid for cid in self._neighbour_ids(hit, window) if cid not in hit_ids]
+        fetch = sorted({cid for ids in wanted.values() for cid in ids})
+        chunks = {chunk.id: chunk for chunk in self.store.get(fetch)}
+        out: list[SearchHit] = []
+        seen: set[str] = set()
+        for hit in hits:
+            index = int(hit.metadata.get("chunk_index", 0) or 0)
+            group = [hit]
+            for cid in wanted[hit.chunk_id]:
+                chunk = chunks.get(cid)
+                if chunk is not None and cid not in seen:
+                    group.append(SearchHit(cid, chunk.text, hit.score, {**chunk.metadata, "neighbour_of": hit.chunk_id}))
+            group.sort(key=lambda h: int(h.metadata.get("chunk_index", index) or 0))
+            for item in group:
+                if item.chunk_id not in seen:
+                    seen.add(item.chunk_id)
+                    out.append(item)
+        return out
+
+    # --- dense --------------------------------------------------------------------------------------------
+    def _embed(self, query: str) -> np.ndarray:
+        return self.embeddings.embed_queries([query])[0]
+
+    def _dense_hits(self, query: str, k: int, filters: SearchFilters | None) -> list[SearchHit]:
+        vector = self._embed(query)
+        if not filters or filters.is_empty():
+            return [self._hit(chunk) for chunk in self.store.query(vector, k)]
+        ranked = self._dense_candidates(vector, k, filters)
+        return self._hits_for(ranked, {})
+
+    def _dense_candidates(
+        self, vector: np.ndarray, n: int, filters: SearchFilters | None, keep: np.ndarray | None = None
+    ) -> list[tuple[str, float]]:
+        """(id, cosine) of the n nearest chunks passing the filters, best first."""
+        if not filters or filters.is_empty():
+            return self.store.query_ids(vector, n)
+        lexical = self.lexical
+        if keep is None and lexical is not None and lexical.ids:
+            keep = lexical.mask(filters)
+        if keep is not None and lexical is not None:
+            passing = int(keep.sum())
+            if passing == 0:
+                return []
+            fetch = math.ceil(n * len(keep) / passing * self.OVERFETCH) + 10
+            if fetch <= self.MAX_FETCH:
+                ranked = self.store.query_ids(vector, min(fetch, len(keep)))
+                rows = [lexical.row_of(cid) for cid, _ in ranked]
+                matched = [(cid, score) for (cid, score), row in zip(ranked, rows) if row is not None and keep[row]]
+                if len(matched) >= min(n, passing) or len(ranked) >= len(keep):
+                    return matched[:n]
+        return self.store.query_ids(vector, n, chroma_where(filters))
+
+    # --- hybrid -------------------------------------------------------------------------------------------
     def _hybrid(self, query: str, k: int, filters: SearchFilters | None) -> list[SearchHit]:
-        n = max(self.fusion.candidates, k)
-        dense = self._dense(query, n, filters)
-        lexical = self.lexical.search(query, n, filters) if self.lexical else []
-        dense_scores = _normalise({chunk.id: chunk.score for chunk in dense})
-        lexical_scores = _normalise(dict(lexical))
+        lexical = self.lexical
+        assert lexical is not None
+        params = self.fusion
+        n = max(params.candidates, k)
+        vector = self._embed(query)
+        keep = lexical.mask(filters)
+        dense = self._dense_candidates(vector, n, filters, keep)
+        use_coverage = params.method == "weighted" and params.coverage_weight > 0
+        scored = lexical.score_query(query, keep, coverage=use_coverage)
+        bm25 = lexical.top(scored[0], n) if scored is not None else []
+        fused = self._fuse(dense, bm25)
+        if use_coverage and scored is not None and scored[1] is not None:
+            coverage = scored[1]
+            for chunk_id in fused:
+                row = lexical.row_of(chunk_id)
+                if row is not None:
+                    fused[chunk_id] += params.coverage_weight * float(coverage[row])
+        if params.doc_weight > 0:
+            fused = self._document_aware(fused)
+        ranked = sorted(fused.items(), key=lambda item: -item[1])
+        return self._final(ranked, k)
+
+    def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]]) -> dict[str, float]:
+        params = self.fusion
         fused: dict[str, float] = {}
-        for chunk_id, score in dense_scores.items():
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + self.fusion.dense_weight * score
-        for chunk_id, score in lexical_scores.items():
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + self.fusion.lexical_weight * score
-        ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]
-        known = {chunk.id: chunk for chunk in dense}
-        return self._hits_for(ranked, known)
+        if params.method == "rrf":
+            for weight, ranked in ((params.dense_weight, dense), (params.lexical_weight, lexical)):
+                for rank, (chunk_id, _) in enumerate(ranked):
+                    fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (params.rrf_k + rank + 1)
+            return fused
+        for weight, ranked in ((params.dense_weight, dense), (params.lexical_weight, lexical)):
+            for chunk_id, score in _normalise(dict(ranked), params.normalisation).items():
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * score
+        return fused
+
+    def _document_aware(self, fused: dict[str, float]) -> dict[str, float]:
+        assert self.lexical is not None
+        best: dict[int, float] = {}
+        rows = {chunk_id: self.lexical.row_of(chunk_id) for chunk_id in fused}
+        source = self.lexical.fields.get("source")
+        if source is None:
+            return fused
+        for chunk_id, score in fused.items():
+            row = rows[chunk_id]
+            if row is not None:
+                key = int(source[row])
+                best[key] = max(best.get(key, 0.0), score)
+        weight = self.fusion.doc_weight
+        return {
+            chunk_id: score + weight * (best[int(source[rows[chunk_id]])] if rows[chunk_id] is not None else score)
+            for chunk_id, score in fused.items()
+        }
+
+    def _final(self, ranked: list[tuple[str, float]], k: int) -> list[SearchHit]:
+        """Fetch the best chunks, drop near-duplicates, keep k."""
+        overlap = self.fusion.dedup_overlap
+        extra = 4 if overlap < 1.0 else 0
+        hits = self._hits_for(ranked[: k + extra], {})
+        if overlap >= 1.0:
+            return hits[:k]
+        kept: list[SearchHit] = []
+        kept_shingles: list[set[int]] = []
+        for hit in hits:
+            shingles = _shingles(hit.text)
+            duplicate = any(
+                shingles and other and len(shingles & other) >= overlap * min(len(shingles), len(other))
+                for other in kept_shingles
+            )
+            if not duplicate:
+                kept.append(hit)
+                kept_shingles.append(shingles)
+            if len(kept) == k:
+                break
+        if len(kept) < k and len(ranked) > len(hits):  # many duplicates: fetch further down the ranking
+            more = self._hits_for(ranked[len(hits) : len(hits) + 4 * k], {})
+            for hit in more:
+                shingles = _shingles(hit.text)
+                if not any(shingles and other and len(shingles & other) >= overlap * min(len(shingles), len(other))
+                           for other in kept_shingles):
+                    kept.append(hit)
+                    kept_shingles.append(shingles)
+                if len(kept) == k:
+                    break
+        return kept
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    def _neighbour_ids(self, hit: SearchHit, window: int) -> list[str]:
+        if self.lexical is not None and self.lexical.row_of(hit.chunk_id) is not None:
+            return self.lexical.neighbours(hit.chunk_id, window)
+        source = hit.metadata.get("source_id")
+        index = hit.metadata.get("chunk_index")
+        if source is None or index is None:
+            return []
+        around = [int(index) + d for d in range(-window, window + 1) if d]
+        found = self.store.get_where({"$and": [{"source_id": source}, {"chunk_index": {"$in": around}}]})
+        return [c.id for c in sorted(found, key=lambda c: int(c.metadata.get("chunk_index", 0) or 0))]
 
     def _hits_for(self, ranked: list[tuple[str, float]], known: dict[str, StoredChunk]) -> list[SearchHit]:
         missing = [chunk_id for chunk_id, _ in ranked if chunk_id not in known]

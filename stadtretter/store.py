@@ -159,13 +159,22 @@ class ChunkStore:
             yield result["ids"], result["documents"], result["metadatas"], result.get("embeddings")
             offset += len(result["ids"])
 
+    def iter_metadata(self, batch: int = 5000) -> Iterator[tuple[list[str], list[Metadata]]]:
+        """Ids and metadata of all chunks, in batches (no texts, no vectors: what an index sync needs first)."""
+        offset = 0
+        while True:
+            result = self.collection.get(include=["metadatas"], limit=batch, offset=offset)
+            if not result["ids"]:
+                return
+            yield result["ids"], result["metadatas"]
+            offset += len(result["ids"])
+
     def query(self, vector: np.ndarray, k: int, where: Metadata | None = None) -> list[StoredChunk]:
-        n = min(k, max(self.count(), 0))
-        if n == 0:
+        if k <= 0:
             return []
         result = self.collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=n,
+            n_results=k,
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
@@ -175,6 +184,17 @@ class ChunkStore:
                 result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
             )
         ]
+
+    def query_ids(self, vector: np.ndarray, k: int, where: Metadata | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity) of the k nearest chunks, best first: no texts or metadata are read, which makes
+        this several times cheaper than `query` for candidate lists (fetch the winners with `get`)."""
+        if k <= 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where or None,
+            include=["distances"],
+        )
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
 
     def heartbeat(self) -> bool:
         try:

@@ -1,0 +1,189 @@
+"""`/v1/ask` under load, and server start-to-ready, against a real server on 127.0.0.1.
+
+    .venv/bin/python bench/load.py                     # 8 clients, 48 questions per phase
+    .venv/bin/python bench/load.py --requests 96 --clients 8 --json
+
+The script starts `stadtretter serve` itself (loopback only, a free port) on the gold index that bench/compare.py
+and `stadtretter eval` build under .eval-cache/ (built here first if missing), with the default model and the
+extractive answerer (no LLM). The rate limit is raised for the bench server only (it would otherwise answer 429
+to a load test, by design).
+
+Measured:
+- start-to-ready: from starting the process until `/healthz` answers 200 (model loaded, store and index open);
+- a first pass, one client, over the questions (cold caches; reported, not compared);
+- one client: the gold questions one after another, p50/p95;
+- N clients: the same questions spread over N concurrent clients (each sends its next question as soon as the
+  previous answer is in), p50/p95, throughput, errors; bounded by --requests and --max-seconds.
+The server is stopped at the end (by its process id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.compare import CACHE, load_line, percentile  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gold_data_dir() -> Path:
+    """The gold index (as `stadtretter eval` builds it); built with the embedding cache if missing."""
+    from stadtretter.benchmarks import load_gold
+    from stadtretter.evaluation import eval_settings
+    from stadtretter.settings import get_settings
+
+    eval_set = load_gold()
+    settings = eval_settings(get_settings(), eval_set, CACHE)
+    if not (settings.data_dir / "chroma").exists():
+        from bench.compare import CachedEmbeddings, our_services
+        from stadtretter.embeddings import get_embeddings
+
+        our_services(eval_set, CachedEmbeddings(get_embeddings(settings)))
+    return settings.data_dir
+
+
+def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, float, Path]:
+    env = {
+        **os.environ,
+        "STADTRETTER_DATA_DIR": str(data_dir),
+        "STADTRETTER_CORPUS_DIR": str(REPO / "corpus"),
+        "STADTRETTER_COLLECTION": "eval",
+        "STADTRETTER_LLM_BACKEND": "none",
+        "STADTRETTER_RATE_LIMIT_PER_MINUTE": "1000000",
+        "STADTRETTER_HOST": "127.0.0.1",
+    }
+    log = data_dir.parent / "load-server.log"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "stadtretter"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=str(REPO),
+    )
+    deadline = started + 120
+    with httpx.Client(timeout=2.0) as client:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"Server beendet mit Code {process.returncode}, siehe {log}")
+            try:
+                if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return process, time.perf_counter() - started, log
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+    process.terminate()
+    raise TimeoutError(f"Server nicht bereit nach 120 s, siehe {log}")
+
+
+def ask(client: httpx.Client, url: str, question: str) -> tuple[float, bool, str]:
+    t0 = time.perf_counter()
+    try:
+        response = client.post(url, json={"question": question})
+        ok = response.status_code == 200 and "answer" in response.json()
+        detail = "" if ok else f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, detail = False, type(exc).__name__
+    return (time.perf_counter() - t0) * 1000, ok, detail
+
+
+def run_clients(url: str, questions: list[str], clients: int, max_seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    queue = list(enumerate(questions))
+    deadline = time.perf_counter() + max_seconds
+
+    def worker() -> None:
+        with httpx.Client(timeout=120.0) as client:
+            while time.perf_counter() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    _, question = queue.pop(0)
+                ms, ok, detail = ask(client, url, question)
+                with lock:
+                    latencies.append(ms)
+                    if not ok:
+                        errors.append(detail)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    return {
+        "clients": clients, "requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
+        "throughput_rps": round(len(latencies) / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=48, help="questions per phase (same ones in both phases)")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from stadtretter.benchmarks import load_gold
+
+    questions = [q.question for q in load_gold().questions][: args.requests]
+    data_dir = gold_data_dir()
+    port = free_port()
+    process, ready_seconds, log = start_server(data_dir, port)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/ask"
+        load_before = load_line()
+        # First pass (one client) warms the server's caches (the answerer keeps sentence vectors of sources it has
+        # read): both measured phases then see the same warm state and the same questions.
+        cold = run_clients(url, questions, 1, args.max_seconds)
+        single = run_clients(url, questions, 1, args.max_seconds)
+        concurrent = run_clients(url, questions, args.clients, args.max_seconds)
+        load_after = load_line()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    ratio = round(concurrent["p95_ms"] / single["p95_ms"], 2) if single["p95_ms"] and concurrent["p95_ms"] else None
+    result = {
+        "start_to_ready_s": round(ready_seconds, 2), "cold_single": cold, "single": single, "concurrent": concurrent,
+        "p95_ratio": ratio, "load_before": load_before, "load_after": load_after, "server_log": str(log),
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    print(f"Server start-to-ready: {result['start_to_ready_s']:.2f} s")
+    print("| phase | clients | requests | errors | p50 ms | p95 ms | req/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, row in (("first pass (cold caches)", cold), ("warm", single), ("warm", concurrent)):
+        print(f"| {name} | {row['clients']} | {row['requests']} | {row['errors']} | {row['p50_ms']} | {row['p95_ms']} "
+              f"| {row['throughput_rps']} |")
+    print(f"p95 ratio {args.clients} clients / 1 client: {ratio}")
+    print(f"{load_before} (before) · {load_after} (after)")
+
+
+if __name__ == "__main__":
+    main()
