@@ -23,9 +23,9 @@ from stadtretter.settings import Settings
 from stadtretter.store import ChunkStore
 
 IGNORE_FILE = ".stadtretterignore"
-# Bump when loaders or the chunker change their output, so that every file is re-processed once
+# Bump when loaders, the chunker or the enrichers change their output, so that every file is re-processed once
 # (unchanged chunks keep their content-hashed ids and are still not re-embedded).
-INGEST_VERSION = "2"
+INGEST_VERSION = "3"
 SIDECAR_SUFFIXES = {".yml", ".yaml"}
 
 
