@@ -78,15 +78,16 @@ class _NoProgress:
     def chunks_embedded(self, count: int) -> None: ...
 
 
-def file_fingerprint(path: Path, settings: Settings) -> str:
-    """Hash of the file, its sidecar and the chunking settings: any change re-processes the file."""
+def file_fingerprint(path: Path, settings: Settings, extra: str = "") -> str:
+    """Hash of the file, its sidecar, the chunking settings and the enrichers' versions: any change re-processes
+    the file (unchanged chunks are still not re-embedded)."""
     digest = hashlib.sha256()
     digest.update(path.read_bytes())
     for suffix in SIDECAR_SUFFIXES:
         sidecar = path.with_suffix(suffix)
         if sidecar.exists():
             digest.update(sidecar.read_bytes())
-    digest.update(f"{INGEST_VERSION}|{settings.chunk_chars}|{settings.transcript_chunk_seconds}".encode())
+    digest.update(f"{INGEST_VERSION}|{settings.chunk_chars}|{settings.transcript_chunk_seconds}|{extra}".encode())
     return digest.hexdigest()
 
 
@@ -146,6 +147,7 @@ class IngestPipeline:
         self.chunker = Chunker(settings.chunk_chars, settings.transcript_chunk_seconds)
         self.enrichers = list(enrichers)
         self.listeners = list(listeners)
+        self._enricher_versions = "|".join(str(getattr(e, "version", type(e).__name__)) for e in self.enrichers)
 
     def run(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
@@ -189,7 +191,7 @@ class IngestPipeline:
         seen.add(source_id)
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise LoaderError(f"Nicht unterstütztes Dateiformat: {path.suffix or '(ohne Endung)'}")
-        fingerprint = file_fingerprint(path, self.settings)
+        fingerprint = file_fingerprint(path, self.settings, self._enricher_versions)
         previous = self.registry.get(source_id)
         if previous and previous.status == "ok" and previous.file_hash == fingerprint:
             return "unchanged"

@@ -1,7 +1,8 @@
 """EKT phase tagging: every chunk, source and answer gets a phase – E (Evaluation), K (Konzeption),
 T (Transformation) or "übergreifend" – with scores in [0, 1] and a one-line German explanation.
 
-Three signals, each a distribution over (E, K, T, übergreifend), pooled log-linearly with equal weights:
+Three signals, each a distribution over (E, K, T, übergreifend), pooled log-linearly with equal weights (the
+normalised geometric mean, so that agreeing signals do not multiply into overconfident scores):
 
 1. Prototypes: cosine similarity of the embedding to the example passages of each phase in
    prompts/phases/{E,K,T,uebergreifend}.md (written for this purpose, not taken from the corpus); questions are
@@ -15,8 +16,8 @@ Three signals, each a distribution over (E, K, T, übergreifend), pooled log-lin
    prototypes and lexicon (measured in bench/phase_eval.py).
 
 An editor's front-matter tag (doc.ekt) is a prior: it adds log-odds to the tagged phases, it never sets them.
-At ingestion the tagger reuses the vectors the pipeline passes in and never embeds a chunk itself; chunk scores
-are mixed with the document's (30 %) so that a chunk's phase follows its context.
+At ingestion the tagger reuses the vectors the pipeline passes in and never embeds a chunk itself. An answer's
+phase mixes the question's estimate (30 %) with the phase scores of the cited chunks (70 %, by rank and score).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 import unicodedata
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -277,12 +278,15 @@ def train_linear(x: np.ndarray, y: np.ndarray, l2: float = 0.3, iterations: int 
     sample_weight = sample_weight / sample_weight.sum()
     weights, bias = np.zeros((n_labels, d)), np.zeros(n_labels)
     velocity_w, velocity_b = weights.copy(), bias.copy()
-    for _ in range(iterations):
-        look_w, look_b = weights + 0.9 * velocity_w, bias + 0.9 * velocity_b
-        grad = (softmax(xs @ look_w.T + look_b) - targets) * sample_weight[:, None]
-        velocity_w = 0.9 * velocity_w - 0.5 * (grad.T @ xs + l2 * look_w / n)
-        velocity_b = 0.9 * velocity_b - 0.5 * grad.sum(axis=0)
-        weights, bias = weights + velocity_w, bias + velocity_b
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # tiny products: BLAS threads only contend (20x slower)
+        for _ in range(iterations):
+            look_w, look_b = weights + 0.9 * velocity_w, bias + 0.9 * velocity_b
+            grad = (softmax(xs @ look_w.T + look_b) - targets) * sample_weight[:, None]
+            velocity_w = 0.9 * velocity_w - 0.5 * (grad.T @ xs + l2 * look_w / n)
+            velocity_b = 0.9 * velocity_b - 0.5 * grad.sum(axis=0)
+            weights, bias = weights + velocity_w, bias + velocity_b
     return LinearModel(weights, bias, mean, scale)
 
 
@@ -325,16 +329,17 @@ def load_classifier(path: Path = CLASSIFIER_FILE) -> tuple[LinearModel | None, d
 class TaggerConfig:
     """Pooling parameters. Equal method weights; the rest set once and checked in bench/phase_eval.py."""
 
-    proto_weight: float = 1.0
-    lexicon_weight: float = 1.0
-    classifier_weight: float = 1.0
+    proto_weight: float = 1 / 3  # equal weights summing to 1: the geometric mean of the three distributions
+    lexicon_weight: float = 1 / 3
+    classifier_weight: float = 1 / 3
     proto_temperature: float = 0.02  # softmax temperature over the per-phase top-k mean cosine
     proto_top_k: int = 3
     lexicon_strength: float = 1.2  # logit per log(1 + cue mass)
     lexicon_cross_bias: float = 0.6  # "übergreifend" logit of the lexicon (wins when a text has no cue term)
     prior_strength: float = math.log(2.0)  # log-odds added to each phase the editor tagged (doubles its odds)
-    doc_smoothing: float = 0.3  # share of the document's distribution in each chunk's
-    question_weight: float = 0.4  # share of the question estimate in an answer's phase (rest: cited sources)
+    doc_smoothing: float = 0.0  # share of the document's distribution in each chunk's (measured: no gain)
+    dominance: float = 0.0  # a phase below this probability is not primary ("übergreifend" then)
+    question_weight: float = 0.3  # share of the question estimate in an answer's phase (rest: cited sources)
 
 
 METHODS: tuple[str, ...] = ("proto", "lexicon", "classifier")
@@ -371,6 +376,16 @@ class PhaseTagger:
         if classifier is not None and same_model and meta.get("prompts_hash") != prompts_hash():
             logger.info("prompts/phases geändert: bench/train_phase_classifier.py neu ausführen")
         return cls(embeddings, load_definitions(), Lexicon.load(), classifier, config, given)
+
+    @property
+    def version(self) -> str:
+        """Changes when the phase files, the lexicon, the classifier or the settings change: the ingestion
+        pipeline then re-tags every file (without re-embedding)."""
+        digest = hashlib.sha256(prompts_hash().encode())
+        if CLASSIFIER_FILE.exists():
+            digest.update(CLASSIFIER_FILE.read_bytes())
+        digest.update(repr(self.config).encode())
+        return digest.hexdigest()[:16]
 
     # --- prototypes -----------------------------------------------------------------------------------------
     def prototypes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -475,8 +490,8 @@ class PhaseTagger:
         for chunk, row in zip(chunks, dist):
             mixed = (1 - share) * row + share * document
             chunk.metadata.update(_score_metadata(mixed))
-            chunk.metadata["phase"] = _primary(mixed)
-        return {"phase": _primary(document), "phase_scores": _scores(document)}
+            chunk.metadata["phase"] = self.primary(mixed)
+        return {"phase": self.primary(document), "phase_scores": _scores(document)}
 
     def tag_text(self, text: str, vector: Sequence[float] | None = None) -> PhaseTag:
         if vector is None:
@@ -514,14 +529,18 @@ class PhaseTagger:
             w = np.array(weights) / sum(weights)
             sources = (np.array(rows) * w[:, None]).sum(axis=0)
             dist = self.config.question_weight * dist + (1 - self.config.question_weight) * sources
-        phase = _primary(dist)
+        phase = self.primary(dist)
         cues = question_cues
         if not cues.get(phase) and snippets:  # the question names no cue of that phase: name the cited text's
             cues = self.lexicon.match(" ".join(snippets[:3]))[1]
         return self._tag(dist, cues)
 
+    def primary(self, dist: np.ndarray) -> str:
+        """E, K or T when that phase dominates, else "übergreifend"."""
+        return _primary(dist, self.config.dominance)
+
     def _tag(self, dist: np.ndarray, cues: Cues) -> PhaseTag:
-        phase = _primary(dist)
+        phase = self.primary(dist)
         return PhaseTag(phase, LABELS_DE[phase], self.explain(phase, cues), _scores(dist))
 
     def explain(self, phase: str, cues: Cues) -> str:
@@ -539,7 +558,7 @@ class PhaseTagger:
             if reason:
                 return f"Phasenübergreifend: {reason} – keine einzelne Phase der EKT-Methode."
             return "Phasenübergreifend: Der Text lässt sich keiner einzelnen Phase der EKT-Methode zuordnen."
-        return f"Das gehört {_TO_THE[phase]}: {reason or 'Es geht um ' + self.definitions[phase].cue}."
+        return f"Das gehört {_TO_THE[phase]}: {reason or 'Der Text ähnelt Beispielen für ' + self.definitions[phase].cue}."
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -561,8 +580,12 @@ def _normalise(matrix: Any) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
 
 
-def _primary(dist: np.ndarray) -> str:
-    return LABELS[int(np.argmax(dist))]
+def _primary(dist: np.ndarray, dominance: float = 0.0) -> str:
+    """The most probable label; "übergreifend" also when no phase reaches `dominance`."""
+    best = int(np.argmax(dist))
+    if best != _CROSS and dist[best] < dominance:
+        return CROSS_PHASE
+    return LABELS[best]
 
 
 def _scores(dist: np.ndarray) -> dict[str, float]:
@@ -594,13 +617,14 @@ def _citation_distribution(citation: Citation) -> np.ndarray | None:
 
 
 def _dedupe(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
+    """Drop repeated terms and a term that a kept compound ends with ("Befragung" after "Kundenbefragung")."""
+    out: list[str] = []
+    keys: list[str] = []
     for name in names:
-        key = fold(name)
-        if key not in seen:
-            seen.add(key)
+        key = "".join(_analyze_word(name)) or fold(name)
+        if not any(kept.endswith(key) or key.endswith(kept) for kept in keys):
             out.append(name)
+            keys.append(key)
     return out
 
 
