@@ -20,15 +20,13 @@ import hashlib
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # before bench/ (the script's own folder): bench/ingest.py must not shadow ingest/
 
 from ingest.models import Chunk, SourceDocument  # noqa: E402
 from retriever.models import CROSS_PHASE, Citation  # noqa: E402
@@ -222,6 +220,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     "Prototypen": ("proto",),
     "Lexikon": ("lexicon",),
     "Klassifikator": ("classifier",),
+    "Proto+Lexikon": ("proto", "lexicon"),  # what runs with an embedding model the classifier was not trained for
     "Kombiniert": ("proto", "lexicon", "classifier"),
 }
 
@@ -237,8 +236,6 @@ def _tagger(embeddings: Any, classifier: Any, shared: dict[str, Any]):  # noqa: 
 def evaluate_passages(embeddings: Any, data: Any, folds: dict[str, Any], shared: dict[str, Any]) -> dict[str, list[str]]:
     """Primary phase of every labelled passage per method; the classifier of each passage's fold never saw its
     document."""
-    from retriever.phases import LABELS as ORDER
-
     texts = [p["text"] for p in data.passages]
     predicted: dict[str, list[str]] = {name: [""] * len(texts) for name in METHODS}
     for document, model in folds.items():
@@ -247,7 +244,7 @@ def evaluate_passages(embeddings: Any, data: Any, folds: dict[str, Any], shared:
         for name, methods in METHODS.items():
             dist, _ = tagger.distribution([texts[i] for i in index], data.x[index], methods=methods)
             for i, row in zip(index, dist):
-                predicted[name][i] = ORDER[int(np.argmax(row))]
+                predicted[name][i] = tagger.primary(row)
     return predicted
 
 

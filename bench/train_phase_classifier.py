@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository before bench/ (bench/ingest.py)
+sys.path.append(str(Path(__file__).resolve().parent))
 import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
 
 from retriever.phases import (  # noqa: E402
