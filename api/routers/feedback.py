@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from api.deps import SettingsDep
 from api.security import same_origin
 from api.web_schemas import FeedbackCitation, FeedbackItem, FeedbackList, FeedbackRequest, FeedbackSaved
+from stadtretter.sqlite import connect
 
 router = APIRouter(prefix="/v1", tags=["Feedback"])
 
@@ -36,19 +36,11 @@ CREATE INDEX IF NOT EXISTS feedback_created ON feedback (created_at);
 class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
     def add(self, item: FeedbackRequest) -> tuple[int, str]:
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
