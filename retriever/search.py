@@ -199,13 +199,19 @@ class SearchService:
             passing = int(keep.sum())
             if passing == 0:
                 return []
-            fetch = math.ceil(n * len(keep) / passing * self.OVERFETCH) + 10
-            if fetch <= self.MAX_FETCH:
-                ranked = self.store.query_ids(vector, min(fetch, len(keep)))
+            total = len(keep)
+            fetch = math.ceil(n * total / passing * self.OVERFETCH) + 10
+            for _ in range(2):  # over-fetch; once more with 4x if the filter was unlucky
+                if fetch > self.MAX_FETCH:
+                    break
+                asked = min(fetch, total)
+                ranked = self.store.query_ids(vector, asked)
                 rows = [lexical.row_of(cid) for cid, _ in ranked]
                 matched = [(cid, score) for (cid, score), row in zip(ranked, rows) if row is not None and keep[row]]
-                if len(matched) >= min(n, passing) or len(ranked) >= len(keep):
+                # enough matches, or the index had no more neighbours to give (all chunks, or HNSW exhausted)
+                if len(matched) >= min(n, passing) or len(ranked) < asked or asked >= total:
                     return matched[:n]
+                fetch *= 4
         return self.store.query_ids(vector, n, chroma_where(filters))
 
     # --- hybrid -------------------------------------------------------------------------------------------
