@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from stadtretter.settings import SearchMode
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "abstention.json"
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _SPEAKER = re.compile(r"^(?P<speaker>[^:\n]{2,60}):\s+(?P<text>.+)$")
+RECENT_QUERIES = 16  # more than the questions in flight at once (8 concurrent clients measured)
 
 
 @dataclass
@@ -152,9 +155,27 @@ class ExtractiveAnswerer:
         self.rule = rule or AbstentionRule.load()
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
+        self._recent_queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The question's embedding, computed once per request: search, sentence selection and the phase tagger
+        all need it (before, each embedded it again: 3 of a warm request's 4 model calls). Only the last few
+        questions are kept: this spares repeated work within a request, it is no answer cache."""
+        with self._recent_lock:
+            vector = self._recent_queries.get(query)
+            if vector is not None:
+                self._recent_queries.move_to_end(query)
+                return vector
+        vector = self.embeddings.embed_queries([query])[0]
+        with self._recent_lock:
+            self._recent_queries[query] = vector
+            while len(self._recent_queries) > RECENT_QUERIES:
+                self._recent_queries.popitem(last=False)
+        return vector
 
     def retrieve(self, query: str, filters: SearchFilters | None, mode: SearchMode | None) -> list[SearchHit]:
-        return self.search.search(query, k=self.k, filters=filters, mode=mode)
+        return self.search.search(query, k=self.k, filters=filters, mode=mode, vector=self.query_vector(query))
 
     def run(
         self,
@@ -184,7 +205,7 @@ class ExtractiveAnswerer:
         candidates = [s for rank, hit in enumerate(read) for s in chunk_sentences(hit, rank)]
         if not candidates:
             return Selection([])
-        question_vector = self.embeddings.embed_queries([query])[0]
+        question_vector = self.query_vector(query)
         contexts = [_in_context(read[s.hit_rank], s.text) for s in candidates]
         vectors = self.sentence_vectors(contexts)
         top_score = max(hit.score for hit in read) or 1.0

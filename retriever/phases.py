@@ -508,9 +508,12 @@ class PhaseTagger:
     def tag_question(self, question: str) -> PhaseTag:
         return self._tag(*self.question_distribution(question))
 
-    def tag_answer(self, question: str, citations: Sequence[Citation]) -> PhaseTag:
-        """The answer's phase: the question estimate mixed with the cited chunks' phase scores."""
-        dist, cues = self.question_distribution(question)
+    def tag_answer(
+        self, question: str, citations: Sequence[Citation], vector: Sequence[float] | None = None
+    ) -> PhaseTag:
+        """The answer's phase: the question estimate mixed with the cited chunks' phase scores. `vector` is the
+        question's embedding when the caller has it."""
+        dist, cues = self.question_distribution(question, vector)
         return self.answer_tag(dist, cues, citations)
 
     def answer_tag(self, question_dist: np.ndarray, question_cues: Cues, citations: Sequence[Citation]) -> PhaseTag:

@@ -229,7 +229,8 @@ class QAService:
         if tagger is None:
             return None
         try:
-            return tagger.tag_answer(question, answer.citations)
+            vector = self.services.answerer.query_vector(question)
+            return tagger.tag_answer(question, answer.citations, vector)
         except Exception as exc:  # noqa: BLE001
             logger.error("Phase der Antwort nicht bestimmt: %s", exc)
             return None

@@ -131,18 +131,21 @@ class SearchService:
         k: int = 8,
         filters: SearchFilters | None = None,
         mode: SearchMode | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchHit]:
+        """The k best chunks. `vector` is the query's embedding when the caller already has it (one request embeds
+        its question once: search, sentence selection and phase tagging share it)."""
         mode = mode or self.default_mode
         if mode != "dense" and self.lexical is None:
             mode = "dense"
         if k <= 0:
             return []
         if mode == "dense":
-            return self._dense_hits(query, k, filters)
+            return self._dense_hits(query, k, filters, vector)
         if mode == "lexical":
             assert self.lexical is not None
             return self._hits_for(self.lexical.search(query, k, filters), {})
-        return self._hybrid(query, k, filters)
+        return self._hybrid(query, k, filters, vector)
 
     def expand(self, hits: list[SearchHit], window: int = 1) -> list[SearchHit]:
         """The hits with their neighbouring chunks (same source, chunk_index ± 1..window) as answer context.
@@ -176,11 +179,13 @@ class SearchService:
         return out
 
     # --- dense --------------------------------------------------------------------------------------------
-    def _embed(self, query: str) -> np.ndarray:
+    def embed(self, query: str) -> np.ndarray:
         return self.embeddings.embed_queries([query])[0]
 
-    def _dense_hits(self, query: str, k: int, filters: SearchFilters | None) -> list[SearchHit]:
-        vector = self._embed(query)
+    def _dense_hits(
+        self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray | None
+    ) -> list[SearchHit]:
+        vector = self.embed(query) if vector is None else vector
         if not filters or filters.is_empty():
             return [self._hit(chunk) for chunk in self.store.query(vector, k)]
         ranked = self._dense_candidates(vector, k, filters)
@@ -215,12 +220,14 @@ class SearchService:
         return self.store.query_ids(vector, n, chroma_where(filters))
 
     # --- hybrid -------------------------------------------------------------------------------------------
-    def _hybrid(self, query: str, k: int, filters: SearchFilters | None) -> list[SearchHit]:
+    def _hybrid(
+        self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray | None
+    ) -> list[SearchHit]:
         lexical = self.lexical
         assert lexical is not None
         params = self.fusion
         n = max(params.candidates, k)
-        vector = self._embed(query)
+        vector = self.embed(query) if vector is None else vector
         keep = lexical.mask(filters)
         dense = self._dense_candidates(vector, n, filters, keep)
         use_coverage = params.method == "weighted" and params.coverage_weight > 0

@@ -136,7 +136,8 @@ def evaluate(
     results: list[QuestionResult] = []
     for question in eval_set.questions:
         t0 = time.perf_counter()
-        hits = services.search.search(question.question, k=10)
+        vector = services.answerer.query_vector(question.question) if answers else None
+        hits = services.search.search(question.question, k=10, vector=vector)
         docs = ranked_docs(hits, eval_set)
         rank = next((i + 1 for i, doc in enumerate(docs) if doc in question.sources), None)
         result = QuestionResult(question, docs, rank)
@@ -146,7 +147,7 @@ def evaluate(
         if answers:
             answer = services.answerer.run(question.question, hits=hits[: services.settings.top_k])
             if tagger is not None:
-                answer.phase = tagger.tag_answer(question.question, answer.citations)
+                answer.phase = tagger.tag_answer(question.question, answer.citations, vector)
             result.answer = answer
             if question.answer_phrase and question.answerable:
                 phrase = normalise(question.answer_phrase)

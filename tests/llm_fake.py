@@ -273,7 +273,7 @@ class FakeTagger:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[Any]]] = []
 
-    def tag_answer(self, question: str, citations: list[Any]):  # noqa: ANN201
+    def tag_answer(self, question: str, citations: list[Any], vector: Any = None):  # noqa: ANN201
         from retriever.models import PhaseTag
 
         self.calls.append((question, citations))

@@ -92,6 +92,22 @@ def test_unrelated_question_abstains_and_names_closest_sources(services: Service
     assert answer.citations  # the closest sources are named
 
 
+def test_one_request_embeds_its_question_once(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Search, sentence selection and the phase tagger share one query embedding (3 model calls before)."""
+    embedded: list[str] = []
+    model_call = services.embeddings.embed_queries
+
+    def counting(texts):  # noqa: ANN001, ANN202
+        embedded.extend(texts)
+        return model_call(texts)
+
+    monkeypatch.setattr(services.embeddings, "embed_queries", counting)
+    question = "Wer zahlt eigentlich das WLAN in Lindenfeld?"
+    answer = services.qa.ask(question)
+    assert not answer.abstained and answer.phase is not None
+    assert embedded == [question]
+
+
 def test_second_ingest_embeds_nothing(services: Services) -> None:
     report = services.pipeline().run([services.settings.corpus_dir])
     assert report.chunks_embedded == 0 and report.unchanged == 4

@@ -168,7 +168,7 @@ class EditorPhases:
             chunk.metadata.update({f"phase_{p}": score for p, score in scores.items()})
         return {"phase": phase, "phase_scores": scores}
 
-    def tag_answer(self, question, citations):  # noqa: ANN001, ANN201
+    def tag_answer(self, question, citations, vector=None):  # noqa: ANN001, ANN201
         from collections import Counter
 
         from retriever.models import PhaseTag
