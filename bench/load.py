@@ -1,7 +1,7 @@
 """`/v1/ask` under load, and server start-to-ready, against a real server on 127.0.0.1.
 
-    .venv/bin/python bench/load.py                     # 8 clients, 48 questions per phase
-    .venv/bin/python bench/load.py --requests 96 --clients 8 --json
+    .venv/bin/python bench/load.py                     # 1, 2 and 8 clients, 48 questions sent 3 times per phase
+    .venv/bin/python bench/load.py --clients 2,4,8 --json
 
 The script starts `stadtretter serve` itself (loopback only, a free port) on the gold index that bench/compare.py
 and `stadtretter eval` build under .eval-cache/ (built here first if missing), with the default model and the
@@ -12,8 +12,10 @@ Measured:
 - start-to-ready: from starting the process until `/healthz` answers 200 (model loaded, store and index open);
 - a first pass, one client, over the questions (cold caches; reported, not compared);
 - one client: the gold questions one after another, p50/p95;
-- N clients: the same questions spread over N concurrent clients (each sends its next question as soon as the
-  previous answer is in), p50/p95, throughput, errors; bounded by --requests and --max-seconds.
+- N clients (2 and 8 by default): the same questions spread over N concurrent clients (each sends its next question
+  as soon as the previous answer is in), p50/p95, throughput, errors; bounded by --requests and --max-seconds;
+- the CPU time the server and this load tool (which runs on the same cores) spend per request, and from it the
+  lowest mean latency N clients can see when requests are CPU-bound: N x CPU time per request / cores.
 The server is stopped at the end (by its process id).
 """
 
@@ -138,13 +140,31 @@ def run_clients(url: str, questions: list[str], clients: int, max_seconds: float
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to relate latency to the work each request costs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, questions: list[str], clients: int, max_seconds: float, server_pid: int) -> dict:
+    """run_clients plus the CPU time the server and this load tool spent per request."""
+    server_before, tool_before = cpu_seconds(server_pid), time.process_time()
+    row = run_clients(url, questions, clients, max_seconds)
+    requests = max(row["requests"], 1)
+    row["server_cpu_ms_per_request"] = round((cpu_seconds(server_pid) - server_before) * 1000 / requests, 1)
+    row["load_tool_cpu_ms_per_request"] = round((time.process_time() - tool_before) * 1000 / requests, 1)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=48, help="questions per phase (same ones in both phases)")
+    parser.add_argument("--clients", default="2,8", help="concurrent clients to measure, comma-separated")
+    parser.add_argument("--requests", type=int, default=48, help="distinct gold questions")
+    parser.add_argument("--repeat", type=int, default=3, help="warm phases send the questions this many times")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",") if c.strip()]
 
     from stadtretter.benchmarks import load_gold
 
@@ -152,14 +172,16 @@ def main() -> None:
     data_dir = gold_data_dir()
     port = free_port()
     process, ready_seconds, log = start_server(data_dir, port)
+    cores = os.cpu_count() or 1
     try:
         url = f"http://127.0.0.1:{port}/v1/ask"
         load_before = load_line()
         # First pass (one client) warms the server's caches (the answerer keeps sentence vectors of sources it has
-        # read): both measured phases then see the same warm state and the same questions.
+        # read): the measured phases then all see the same warm state and the same questions.
         cold = run_clients(url, questions, 1, args.max_seconds)
-        single = run_clients(url, questions, 1, args.max_seconds)
-        concurrent = run_clients(url, questions, args.clients, args.max_seconds)
+        warm_questions = questions * args.repeat
+        single = measured(url, warm_questions, 1, args.max_seconds, process.pid)
+        concurrent = [measured(url, warm_questions, n, args.max_seconds, process.pid) for n in client_counts]
         load_after = load_line()
     finally:
         process.terminate()
@@ -167,21 +189,27 @@ def main() -> None:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-    ratio = round(concurrent["p95_ms"] / single["p95_ms"], 2) if single["p95_ms"] and concurrent["p95_ms"] else None
+    for row in concurrent:
+        row["p95_ratio"] = round(row["p95_ms"] / single["p95_ms"], 2) if single["p95_ms"] and row["p95_ms"] else None
+        # Little's law with CPU-bound requests: N clients on C cores cannot average below N x CPU time / C.
+        cpu = row["server_cpu_ms_per_request"] + row["load_tool_cpu_ms_per_request"]
+        row["cpu_bound_mean_ms"] = round(row["clients"] * cpu / cores, 1)
     result = {
-        "start_to_ready_s": round(ready_seconds, 2), "cold_single": cold, "single": single, "concurrent": concurrent,
-        "p95_ratio": ratio, "load_before": load_before, "load_after": load_after, "server_log": str(log),
+        "start_to_ready_s": round(ready_seconds, 2), "cores": cores, "cold_single": cold, "single": single,
+        "concurrent": concurrent, "load_before": load_before, "load_after": load_after, "server_log": str(log),
     }
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     print(f"Server start-to-ready: {result['start_to_ready_s']:.2f} s")
-    print("| phase | clients | requests | errors | p50 ms | p95 ms | req/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, row in (("first pass (cold caches)", cold), ("warm", single), ("warm", concurrent)):
+    print("| phase | clients | requests | errors | p50 ms | p95 ms | p95 / 1 client | req/s | server CPU ms/req "
+          "| load tool CPU ms/req | CPU-bound mean ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [("first pass (cold caches)", cold), ("warm", single)] + [("warm", row) for row in concurrent]
+    for name, row in rows:
         print(f"| {name} | {row['clients']} | {row['requests']} | {row['errors']} | {row['p50_ms']} | {row['p95_ms']} "
-              f"| {row['throughput_rps']} |")
-    print(f"p95 ratio {args.clients} clients / 1 client: {ratio}")
+              f"| {row.get('p95_ratio', '–')} | {row['throughput_rps']} | {row.get('server_cpu_ms_per_request', '–')} "
+              f"| {row.get('load_tool_cpu_ms_per_request', '–')} | {row.get('cpu_bound_mean_ms', '–')} |")
     print(f"{load_before} (before) · {load_after} (after)")
 
 
