@@ -46,6 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from stadtretter.embeddings import StadtretterEmbeddings  # noqa: E402
+from stadtretter.evaluation import doc_key  # noqa: E402
 
 CACHE = REPO / ".eval-cache"
 SETS = ("gold", "xquad", "germanquad")
@@ -263,16 +264,6 @@ class NaivePipeline:
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, dict[str, Any]]]:
         return [(doc.page_content, doc.metadata) for doc in self.db.similarity_search(query, k=k)]
-
-
-def doc_key(metadata: dict[str, Any], eval_set: Any) -> str:
-    path = Path(str(metadata.get("path", "")))
-    if eval_set.source_key == "stem":
-        return path.stem
-    try:
-        return path.resolve().relative_to(eval_set.corpus_dir.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def run_system(

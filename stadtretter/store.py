@@ -124,11 +124,6 @@ class ChunkStore:
         result = self.collection.get(where={"source_id": source_id}, include=[])
         return set(result["ids"])
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        return set(self.collection.get(ids=list(ids), include=[])["ids"])
-
     def get(self, ids: Sequence[str]) -> list[StoredChunk]:
         if not ids:
             return []

@@ -12,6 +12,8 @@ import pytest
 
 from stadtretter.settings import Settings
 
+pytest_plugins = ["tests.llm_fake"]  # the fake OpenAI-compatible server and its corpus, for every suite
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -7,14 +7,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from stadtretter.store import StoreError
-from tests.llm_fake import (  # noqa: F401 - fixtures
+from tests.llm_fake import (
     FakeLLM,
     FakeTagger,
     Reply,
-    corpus_dir,
-    data_dir,
-    fake_llm,
-    llm_server,
     llm_settings,
     make_services,
     parse_sse,

@@ -16,13 +16,9 @@ from retriever.conversation import (
     rewrite_follow_up,
     valid_conversation_id,
 )
-from tests.llm_fake import (  # noqa: F401 - fixtures
+from tests.llm_fake import (
     FakeLLM,
     Reply,
-    corpus_dir,
-    data_dir,
-    fake_llm,
-    llm_server,
     llm_settings,
     make_services,
 )

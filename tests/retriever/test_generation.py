@@ -18,15 +18,11 @@ from retriever.generation import (
 )
 from retriever.models import SearchHit
 from stadtretter.settings import Settings
-from tests.llm_fake import (  # noqa: F401 - fixtures
+from tests.llm_fake import (
     CHUNKS,
     STRICT,
     FakeLLM,
     Reply,
-    corpus_dir,
-    data_dir,
-    fake_llm,
-    llm_server,
     llm_settings,
     make_services,
 )
