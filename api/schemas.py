@@ -48,6 +48,10 @@ class SearchRequest(BaseModel):
     k: int = Field(default=8, ge=1, le=50)
     filters: Filters | None = None
     mode: Mode | None = None
+    rerank: bool = Field(
+        default=False,
+        description="Die ersten Treffer nach ihrem besten Satz ordnen, wie in Antworten (genauer, beim ersten Mal langsamer).",
+    )
 
 
 class SearchResult(BaseModel):

@@ -139,6 +139,7 @@ def search(
     type_: Annotated[Optional[list[str]], typer.Option("--type", help="article | webtalk | course")] = None,
     phase: Annotated[Optional[list[str]], typer.Option("--phase", help="E | K | T")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="hybrid | dense | lexical")] = None,
+    rerank: Annotated[bool, typer.Option("--rerank", help="die ersten Treffer nach ihrem besten Satz ordnen (wie in Antworten)")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Abschnitte suchen."""
@@ -149,6 +150,8 @@ def search(
     services = _services()
     try:
         hits = services.search.search(query, k=k, filters=_filters(type_, phase), mode=mode)  # type: ignore[arg-type]
+        if rerank:
+            hits = services.answerer.rerank(query, hits)
     except (StoreError, EmbeddingUnavailable) as exc:
         _fail(str(exc))
     if as_json:

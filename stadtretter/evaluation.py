@@ -136,8 +136,9 @@ def evaluate(
     results: list[QuestionResult] = []
     for question in eval_set.questions:
         t0 = time.perf_counter()
-        vector = services.answerer.query_vector(question.question) if answers else None
-        hits = services.search.search(question.question, k=10, vector=vector)
+        vector = services.answerer.query_vector(question.question)
+        # The ranking answers show: hybrid search, then the evidence rerank of the first hits.
+        hits = services.answerer.rerank(question.question, services.search.search(question.question, k=10, vector=vector))
         docs = ranked_docs(hits, eval_set)
         rank = next((i + 1 for i, doc in enumerate(docs) if doc in question.sources), None)
         result = QuestionResult(question, docs, rank)

@@ -62,7 +62,10 @@ class Services:
 
     @cached_property
     def answerer(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.search, self.embeddings, k=self.settings.top_k)
+        return ExtractiveAnswerer(
+            self.search, self.embeddings, k=self.settings.top_k,
+            rerank_depth=self.settings.rerank_depth, rerank_weight=self.settings.rerank_weight,
+        )
 
     @cached_property
     def qa(self):  # noqa: ANN201 - retriever.qa.QAService, imported lazily

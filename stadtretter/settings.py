@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     fusion_rrf_k: int | None = Field(default=None, ge=1)
     fusion_doc_weight: float | None = Field(default=None, ge=0)
     fusion_dedup_overlap: float | None = Field(default=None, gt=0)
+    # Answers (and /v1/search with rerank) reorder the first hits by their best sentence (retriever/answer.py);
+    # depth 0 switches it off. Measured in bench/README.md.
+    rerank_depth: int = Field(default=3, ge=0, le=20)
+    rerank_weight: float = Field(default=5.0, ge=0)
 
     # Answering
     llm_backend: Literal["none", "openai", "ollama"] = "none"

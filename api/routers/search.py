@@ -32,6 +32,8 @@ def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     mode = body.mode or services.settings.search_mode
     try:
         hits = services.search.search(body.query, k=body.k, filters=body.filters.to_search() if body.filters else None, mode=mode)
+        if body.rerank:
+            hits = services.answerer.rerank(body.query, hits)
     except StoreError as exc:
         raise store_unavailable(exc) from exc
     results = [SearchResult(chunk_id=h.chunk_id, text=h.text, score=round(h.score, 4), source=source_info(h)) for h in hits]

@@ -39,6 +39,15 @@ def test_search_filters_by_type_and_date(client: TestClient) -> None:
     assert dates and all(d >= "2024-01-01" for d in dates)
 
 
+def test_search_with_rerank_reorders_only_the_first_hits(client: TestClient) -> None:
+    body = {"query": "Wer trägt die Kosten für das WLAN in Lindenfeld?", "k": 6}
+    plain = client.post("/v1/search", json=body).json()["results"]
+    reranked = client.post("/v1/search", json={**body, "rerank": True}).json()["results"]
+    assert len(plain) == len(reranked) >= 4
+    ids = [[r["chunk_id"] for r in results] for results in (plain, reranked)]
+    assert sorted(ids[0][:3]) == sorted(ids[1][:3]) and ids[0][3:] == ids[1][3:]
+
+
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_every_search_mode_answers(client: TestClient, mode: str) -> None:
     response = client.post("/v1/search", json={"query": "Sitzgelegenheiten Samstag", "k": 3, "mode": mode})
