@@ -34,7 +34,7 @@ from stadtretter.benchmarks import load_gold, load_phase_passages  # noqa: E402
 
 CACHE = REPO / ".eval-cache" / "phase"
 LABELS = ["E", "K", "T", CROSS_PHASE]
-ANSWERS_VERSION = 2  # bump when the cached answer fields change
+ANSWERS_VERSION = 3  # bump when the cached answer fields or how answers are made change (3: evidence rerank)
 
 
 def model_key(embeddings: Any) -> str:
@@ -164,7 +164,7 @@ def gold_answers(services: Any, refresh: bool = False) -> dict[str, dict]:
     answers = cached["answers"]
     todo = [q for q in eval_set.questions if q.answerable and q.phase and q.question not in answers]
     for question in todo:
-        hits = services.search.search(question.question, k=10)
+        hits = services.answerer.rerank(question.question, services.search.search(question.question, k=10))
         answer = services.answerer.run(question.question, hits=hits[: services.settings.top_k])
         answers[question.question] = {
             "abstained": answer.abstained,
