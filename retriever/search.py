@@ -179,13 +179,13 @@ class SearchService:
         return out
 
     # --- dense --------------------------------------------------------------------------------------------
-    def embed(self, query: str) -> np.ndarray:
+    def _embed(self, query: str) -> np.ndarray:
         return self.embeddings.embed_queries([query])[0]
 
     def _dense_hits(
         self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray | None
     ) -> list[SearchHit]:
-        vector = self.embed(query) if vector is None else vector
+        vector = self._embed(query) if vector is None else vector
         if not filters or filters.is_empty():
             return [self._hit(chunk) for chunk in self.store.query(vector, k)]
         ranked = self._dense_candidates(vector, k, filters)
@@ -227,7 +227,7 @@ class SearchService:
         assert lexical is not None
         params = self.fusion
         n = max(params.candidates, k)
-        vector = self.embed(query) if vector is None else vector
+        vector = self._embed(query) if vector is None else vector
         keep = lexical.mask(filters)
         dense = self._dense_candidates(vector, n, filters, keep)
         use_coverage = params.method == "weighted" and params.coverage_weight > 0

