@@ -306,6 +306,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         rate_limit_per_minute=120,
         chunk_chars=400,
         transcript_chunk_seconds=60,
+        # The evidence rerank compares sentences by meaning; the bag-of-words stand-in would reorder sources by
+        # sentence length. The UI is under test here, not ranking (tests/retriever/test_rerank.py covers that).
+        rerank_depth=0,
     )
     services = Services(settings, embeddings_override=HashEmbeddings())
     services.__dict__["phase_tagger"] = EditorPhases()  # overrides the cached_property
