@@ -31,9 +31,14 @@ sys.path.insert(0, str(REPO))  # before bench/ (the script's own folder): bench/
 from ingest.models import Chunk, SourceDocument  # noqa: E402
 from retriever.models import CROSS_PHASE, Citation  # noqa: E402
 from stadtretter.benchmarks import load_gold, load_phase_passages  # noqa: E402
+from stadtretter.evaluation import (  # noqa: E402 - metrics shared with `stadtretter eval` (and train_phase_classifier)
+    PHASE_LABELS as LABELS,
+    accuracy,
+    macro_f1,
+)
+from stadtretter.evaluation import phase_confusion as confusion  # noqa: E402
 
 CACHE = REPO / ".eval-cache" / "phase"
-LABELS = ["E", "K", "T", CROSS_PHASE]
 ANSWERS_VERSION = 3  # bump when the cached answer fields or how answers are made change (3: evidence rerank)
 
 
@@ -179,30 +184,6 @@ def gold_answers(services: Any, refresh: bool = False) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------------------------------------------
 # Metrics
-
-
-def confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str, int]]:
-    table = {g: {p: 0 for p in LABELS} for g in LABELS}
-    for g, p in zip(gold, predicted):
-        table.setdefault(g, {}).setdefault(p, 0)
-        table[g][p] += 1
-    return table
-
-
-def macro_f1(gold: list[str], predicted: list[str]) -> float:
-    f1s = []
-    for label in LABELS:
-        tp = sum(1 for g, p in zip(gold, predicted) if g == p == label)
-        fp = sum(1 for g, p in zip(gold, predicted) if p == label and g != label)
-        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
-        if tp + fp + fn == 0:
-            continue
-        f1s.append(2 * tp / (2 * tp + fp + fn))
-    return sum(f1s) / len(f1s) if f1s else 0.0
-
-
-def accuracy(gold: list[str], predicted: list[str]) -> float:
-    return sum(1 for g, p in zip(gold, predicted) if g == p) / (len(gold) or 1)
 
 
 def print_confusion(title: str, table: dict[str, dict[str, int]]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.models import Answer, Citation, SearchHit
+from retriever.phases import LABELS as PHASE_LABELS
 from stadtretter.benchmarks import EvalSet, Question
 from stadtretter.services import Services
 from stadtretter.settings import Settings
@@ -212,27 +213,39 @@ def _tagger(services: Services):  # noqa: ANN202
         return None
 
 
+def phase_confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str, int]]:
+    """Rows: gold label, columns: predicted label (every label present, zeros included)."""
+    table = {g: {p: 0 for p in PHASE_LABELS} for g in PHASE_LABELS}
+    for g, p in zip(gold, predicted):
+        table.setdefault(g, {}).setdefault(p, 0)
+        table[g][p] += 1
+    return table
+
+
+def macro_f1(gold: list[str], predicted: list[str]) -> float:
+    """Mean F1 over the phase labels that occur in gold or predictions."""
+    f1s = []
+    for label in PHASE_LABELS:
+        tp = sum(1 for g, p in zip(gold, predicted) if g == p == label)
+        fp = sum(1 for g, p in zip(gold, predicted) if p == label and g != label)
+        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
+        if tp + fp + fn:
+            f1s.append(2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+def accuracy(gold: list[str], predicted: list[str]) -> float:
+    return sum(1 for g, p in zip(gold, predicted) if g == p) / (len(gold) or 1)
+
+
 def phase_passage_report(services: Services, passages: list[dict]) -> dict[str, Any] | None:
     """Macro-F1 of the primary phase on the hand-labelled passages."""
     tagger = _tagger(services)
     if tagger is None or not passages:
         return None
-    labels = ["E", "K", "T", "übergreifend"]
     predicted = [tagger.tag_text(p["text"]).phase for p in passages]
     gold = [p["primary"] for p in passages]
-    confusion = {g: {p: 0 for p in labels} for g in labels}
-    for g, p in zip(gold, predicted):
-        confusion.setdefault(g, {}).setdefault(p, 0)
-        confusion[g][p] += 1
-    f1s = []
-    for label in labels:
-        tp = sum(1 for g, p in zip(gold, predicted) if g == p == label)
-        fp = sum(1 for g, p in zip(gold, predicted) if p == label and g != label)
-        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
-        if tp + fp + fn == 0:
-            continue
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    accuracy = sum(1 for g, p in zip(gold, predicted) if g == p) / len(gold)
-    return {"passages": len(passages), "macro_f1": round(sum(f1s) / len(f1s), 4), "accuracy": round(accuracy, 4), "confusion": confusion}
+    return {
+        "passages": len(passages), "macro_f1": round(macro_f1(gold, predicted), 4),
+        "accuracy": round(accuracy(gold, predicted), 4), "confusion": phase_confusion(gold, predicted),
+    }
