@@ -8,9 +8,9 @@ Caches (gitignored) live under .eval-cache/phase/: passage and question vectors,
 real pipeline (without enrichers) and the citations of the extractive answers to the gold questions. The tagger
 itself is never cached: every run tags from the vectors, so changed prototypes, lexicon or weights show at once.
 
-The classifier figures are grouped cross-validation by document: for each fold the classifier is retrained
-(bench/train_phase_classifier.py) without any passage of the test documents, and the combined tagger uses that
-fold's classifier. The same folds' classifiers tag the corpus chunks for the gold-question figure.
+The figures of the trained models are grouped cross-validation by document: for each fold the classifier and the
+term model are retrained (bench/train_phase_classifier.py) without any passage of the test documents, and the
+combined tagger uses that fold's models. The same folds' models tag the corpus chunks for the gold-question figure.
 """
 
 from __future__ import annotations
@@ -201,23 +201,27 @@ METHODS: dict[str, tuple[str, ...]] = {
     "Prototypen": ("proto",),
     "Lexikon": ("lexicon",),
     "Klassifikator": ("classifier",),
-    "Proto+Lexikon": ("proto", "lexicon"),  # what runs with an embedding model the classifier was not trained for
-    "Kombiniert": ("proto", "lexicon", "classifier"),
+    "Begriffsmodell": ("terms",),
+    "Ohne Klassifik.": ("proto", "lexicon", "terms"),  # what runs with an embedding model the classifier was not trained for
+    "Ohne Begriffsm.": ("proto", "lexicon", "classifier"),
+    "Kombiniert": ("proto", "lexicon", "classifier", "terms"),
 }
 
 
-def _tagger(embeddings: Any, classifier: Any, shared: dict[str, Any]):  # noqa: ANN202
+def _tagger(embeddings: Any, models: Any, shared: dict[str, Any]):  # noqa: ANN202
+    """A tagger with the given trained models (a retriever.phases.Calibration: classifier and term model)."""
     from retriever.phases import PhaseTagger
 
     return PhaseTagger(
-        embeddings, shared["definitions"], shared["lexicon"], classifier, shared.get("config"), shared["prototypes"]
+        embeddings, shared["definitions"], shared["lexicon"], models.classifier, shared.get("config"),
+        shared["prototypes"], models.terms,
     )
 
 
 def evaluate_passages(embeddings: Any, data: Any, folds: dict[str, Any], shared: dict[str, Any]) -> dict[str, list[str]]:
     """Primary phase of every labelled passage per method; the classifier of each passage's fold never saw its
     document."""
-    texts = [p["text"] for p in data.passages]
+    texts = data.texts
     predicted: dict[str, list[str]] = {name: [""] * len(texts) for name in METHODS}
     for document, model in folds.items():
         index = np.flatnonzero(data.groups == document)
@@ -298,7 +302,7 @@ def measure_overhead(embeddings: Any, services: Any, tagger: Any, sample: int = 
 
 
 def _scores_line(name: str, gold: list[str], predicted: list[str]) -> str:
-    return f"  {name:<14} Makro-F1 {macro_f1(gold, predicted):.3f} · Genauigkeit {accuracy(gold, predicted):.3f}"
+    return f"  {name:<16} Makro-F1 {macro_f1(gold, predicted):.3f} · Genauigkeit {accuracy(gold, predicted):.3f}"
 
 
 def main() -> None:
@@ -321,8 +325,8 @@ def main() -> None:
         "definitions": load_definitions(), "lexicon": Lexicon.load(),
         "prototypes": {"proto_passages": data.proto_passages, "proto_questions": data.proto_questions},
     }
-    deployed, _, meta = load_classifier()
-    if deployed is None or meta.get("prompts_hash") != prompts_hash():
+    deployed = load_classifier()
+    if deployed.classifier is None or deployed.meta.get("prompts_hash") != prompts_hash():
         print("WARNUNG: retriever/calibration/phase_classifier.npz fehlt oder passt nicht zu prompts/phases – "
               "bench/train_phase_classifier.py ausführen.")
 
@@ -349,14 +353,14 @@ def main() -> None:
     print("Kreuzvalidierung je Dokument: Abschnitte eines Dokuments und Fragen zu ihm mit dem Klassifikator ohne")
     print("dessen Passagen (Dokumente ohne markierte Passagen: ausgelieferter Klassifikator).")
     for name in METHODS:
-        print(f"  {name:<14} Genauigkeit {accuracy(q_gold, cv_pred[name]):.3f} · Makro-F1 {macro_f1(q_gold, cv_pred[name]):.3f}")
+        print(f"  {name:<16} Genauigkeit {accuracy(q_gold, cv_pred[name]):.3f} · Makro-F1 {macro_f1(q_gold, cv_pred[name]):.3f}")
     print_confusion("Gold-Fragen, kombiniert, Kreuzvalidierung", confusion(q_gold, cv_pred["Kombiniert"]))
-    if deployed is not None:
+    if deployed.classifier is not None:
         dep_pred, _, _ = evaluate_answers(embeddings, cache, services, answers, {}, deployed, shared)
         print("\nAusgeliefert (retriever/calibration/phase_classifier.npz, trainiert auf allen Passagen – auch denen")
         print("dieser Dokumente, daher optimistisch):")
         for name in METHODS:
-            print(f"  {name:<14} Genauigkeit {accuracy(q_gold, dep_pred[name]):.3f} · Makro-F1 {macro_f1(q_gold, dep_pred[name]):.3f}")
+            print(f"  {name:<16} Genauigkeit {accuracy(q_gold, dep_pred[name]):.3f} · Makro-F1 {macro_f1(q_gold, dep_pred[name]):.3f}")
         print_confusion("Gold-Fragen, kombiniert, ausgeliefert", confusion(q_gold, dep_pred["Kombiniert"]))
     print(f"\nFehlbeispiele ({len(cv_errors)}, Kreuzvalidierung):")
     for error in cv_errors[: args.errors]:

@@ -16,6 +16,15 @@ from dataclasses import dataclass
 from ingest.models import Block, Chunk, SourceDocument
 
 SECTION_SEP = " › "
+
+
+def embedding_text(title: str, section: str | None, text: str) -> str:
+    """What is embedded for a chunk: its heading path (title › section) above the text. The phase classifier is
+    trained on its labelled passages in this same form (bench/train_phase_classifier.py)."""
+    heading = f"{title}{SECTION_SEP}{section}" if section else title
+    return f"{heading}\n{text}"
+
+
 SMALL_TAIL = 0.3  # a trailing piece below 30 % of the budget ...
 TAIL_SLACK = 1.3  # ... joins the previous chunk if the result stays within 130 % of the budget
 
@@ -255,8 +264,7 @@ class Chunker:
             occurrence = seen.get(text, 0)
             seen[text] = occurrence + 1
             chunk_id = hashlib.sha256(f"{doc.source_id}\x00{text}\x00{occurrence}".encode()).hexdigest()[:32]
-            heading = f"{doc.title}{SECTION_SEP}{draft.section}" if draft.section else doc.title
-            embed_text = f"{heading}\n{text}"
+            embed_text = embedding_text(doc.title, draft.section, text)
             metadata: dict[str, str | int | float | bool | None] = {
                 "source_id": doc.source_id,
                 "title": doc.title,

@@ -1,7 +1,7 @@
 """EKT phase tagging: every chunk, source and answer gets a phase – E (Evaluation), K (Konzeption),
 T (Transformation) or "übergreifend" – with scores in [0, 1] and a one-line German explanation.
 
-Three signals, each a distribution over (E, K, T, übergreifend), pooled log-linearly with equal weights (the
+Four signals, each a distribution over (E, K, T, übergreifend), pooled log-linearly with equal weights (the
 normalised geometric mean, so that agreeing signals do not multiply into overconfident scores):
 
 1. Prototypes: cosine similarity of the embedding to the example passages of each phase in
@@ -12,8 +12,11 @@ normalised geometric mean, so that agreeing signals do not multiply into overcon
    explanation and is what makes a decision explainable.
 3. Classifier: multinomial logistic regression on the embedding, trained by bench/train_phase_classifier.py on
    the hand-labelled passages (eval/phase) plus the prototypes; weights in retriever/calibration/
-   phase_classifier.npz. Used only with the embedding model it was trained for; without it the tagger runs on
-   prototypes and lexicon (measured in bench/phase_eval.py).
+   phase_classifier.npz. The passages are embedded as ingestion embeds a chunk (title › section above the text),
+   so the classifier is trained on the vectors it later tags. Used only with the embedding model it was trained
+   for; without it the tagger runs on the other three signals (measured in bench/phase_eval.py).
+4. Terms: multinomial logistic regression on TF-IDF weighted stems, trained on the same passages and prototype
+   passages (a lexicon learned from the labelled data; same file). It needs no embedding.
 
 An editor's front-matter tag (doc.ekt) is a prior: it adds log-odds to the tagged phases, it never sets them.
 At ingestion the tagger reuses the vectors the pipeline passes in and never embeds a chunk itself. An answer's
@@ -30,7 +33,7 @@ import re
 import unicodedata
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +252,48 @@ class LinearModel:
         return x @ self.weights.T + self.bias
 
 
+@dataclass
+class TermModel:
+    """Multinomial logistic regression on TF-IDF weighted stems (retriever.text.analyze, log term frequency, rows
+    of unit length): a lexicon learned from the labelled passages, beside the hand-written one. It needs no
+    embedding, so it works with any embedding model."""
+
+    vocabulary: dict[str, int]
+    idf: np.ndarray  # (terms,)
+    model: LinearModel  # on term_features rows
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        return term_features(texts, self.vocabulary, self.idf)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.logits(self.features(texts))
+
+
+def train_terms(texts: Sequence[str], y: np.ndarray, min_df: int = 2, l2: float = 1.0) -> TermModel:
+    """Vocabulary: stems in at least `min_df` training texts (rarer ones are names and numbers)."""
+    stems = [set(analyze(text)) for text in texts]
+    df: dict[str, int] = {}
+    for found in stems:
+        for stem in found:
+            df[stem] = df.get(stem, 0) + 1
+    vocabulary = {stem: i for i, stem in enumerate(sorted(s for s, n in df.items() if n >= min_df))}
+    idf = np.array([math.log(len(texts) / df[stem]) for stem in vocabulary])
+    return TermModel(vocabulary, idf, train_linear(term_features(texts, vocabulary, idf), y, l2=l2))
+
+
+def term_features(texts: Sequence[str], vocabulary: dict[str, int], idf: np.ndarray) -> np.ndarray:
+    rows = np.zeros((len(texts), len(vocabulary)))
+    for row, text in zip(rows, texts):
+        counts: dict[int, int] = {}
+        for stem in analyze(text):
+            column = vocabulary.get(stem)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        for column, count in counts.items():
+            row[column] = math.log1p(count) * idf[column]
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -290,35 +335,62 @@ def train_linear(x: np.ndarray, y: np.ndarray, l2: float = 0.3, iterations: int 
     return LinearModel(weights, bias, mean, scale)
 
 
-def save_classifier(path: Path, model: LinearModel, prototypes: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Weights, the prototype vectors of the same model (so loading needs no embedding) and metadata."""
+@dataclass
+class Calibration:
+    """What bench/train_phase_classifier.py stores: the embedding classifier, the term model, the prototype vectors
+    of the same embedding model (so loading needs no embedding) and metadata."""
+
+    classifier: LinearModel | None = None
+    terms: TermModel | None = None
+    prototypes: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def save_classifier(path: Path, calibration: Calibration) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, Any] = {
-        "weights": model.weights.astype(np.float32), "bias": model.bias.astype(np.float32),
-        "mean": model.mean.astype(np.float32), "scale": np.float64(model.scale),
-        "meta": np.array(json.dumps(meta, ensure_ascii=False)),
-        **{name: np.asarray(vectors, dtype=np.float32) for name, vectors in prototypes.items()},
-    }
+    arrays: dict[str, Any] = {"meta": np.array(json.dumps(calibration.meta, ensure_ascii=False))}
+    if calibration.classifier is not None:
+        arrays.update(_linear_arrays("", calibration.classifier))
+    if calibration.terms is not None:
+        arrays.update(_linear_arrays("term_", calibration.terms.model))
+        arrays["term_vocabulary"] = np.array(list(calibration.terms.vocabulary))
+        arrays["term_idf"] = calibration.terms.idf.astype(np.float32)
+    arrays.update({name: np.asarray(v, dtype=np.float32) for name, v in calibration.prototypes.items()})
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
 
 
-def load_classifier(path: Path = CLASSIFIER_FILE) -> tuple[LinearModel | None, dict[str, np.ndarray], dict[str, Any]]:
+def load_classifier(path: Path = CLASSIFIER_FILE) -> Calibration:
     if not path.exists():
-        return None, {}, {}
+        return Calibration()
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            model = LinearModel(
-                data["weights"].astype(np.float64), data["bias"].astype(np.float64), data["mean"].astype(np.float64),
-                float(data["scale"]), str(meta.get("model_name", "")),
-            )
+            classifier = _linear_model("", data, str(meta.get("model_name", ""))) if "weights" in data.files else None
+            terms = None
+            if "term_vocabulary" in data.files:
+                vocabulary = {str(stem): i for i, stem in enumerate(data["term_vocabulary"])}
+                terms = TermModel(vocabulary, data["term_idf"].astype(np.float64), _linear_model("term_", data, ""))
             prototypes = {name: data[name] for name in ("proto_passages", "proto_questions") if name in data.files}
     except (OSError, KeyError, ValueError) as exc:  # a broken file must not stop ingestion
         logger.warning("Phasen-Klassifikator nicht lesbar (%s): ohne Klassifikator weiter", exc)
-        return None, {}, {}
-    return model, prototypes, meta
+        return Calibration()
+    return Calibration(classifier, terms, prototypes, meta)
+
+
+def _linear_arrays(prefix: str, model: LinearModel) -> dict[str, Any]:
+    return {
+        f"{prefix}weights": model.weights.astype(np.float32), f"{prefix}bias": model.bias.astype(np.float32),
+        f"{prefix}mean": model.mean.astype(np.float32), f"{prefix}scale": np.float64(model.scale),
+    }
+
+
+def _linear_model(prefix: str, data: Any, model_name: str) -> LinearModel:
+    return LinearModel(
+        data[f"{prefix}weights"].astype(np.float64), data[f"{prefix}bias"].astype(np.float64),
+        data[f"{prefix}mean"].astype(np.float64), float(data[f"{prefix}scale"]), model_name,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -329,9 +401,10 @@ def load_classifier(path: Path = CLASSIFIER_FILE) -> tuple[LinearModel | None, d
 class TaggerConfig:
     """Pooling parameters. Equal method weights; the rest set once and checked in bench/phase_eval.py."""
 
-    proto_weight: float = 1 / 3  # equal weights summing to 1: the geometric mean of the three distributions
-    lexicon_weight: float = 1 / 3
-    classifier_weight: float = 1 / 3
+    proto_weight: float = 1 / 4  # equal weights summing to 1: the geometric mean of the four distributions
+    lexicon_weight: float = 1 / 4
+    classifier_weight: float = 1 / 4
+    terms_weight: float = 1 / 4
     proto_temperature: float = 0.02  # softmax temperature over the per-phase top-k mean cosine
     proto_top_k: int = 3
     lexicon_strength: float = 1.2  # logit per log(1 + cue mass)
@@ -342,7 +415,7 @@ class TaggerConfig:
     question_weight: float = 0.3  # share of the question estimate in an answer's phase (rest: cited sources)
 
 
-METHODS: tuple[str, ...] = ("proto", "lexicon", "classifier")
+METHODS: tuple[str, ...] = ("proto", "lexicon", "classifier", "terms")
 _PROTOTYPE_CACHE: "weakref.WeakKeyDictionary[Any, dict[str, tuple[np.ndarray, np.ndarray]]]" = weakref.WeakKeyDictionary()
 
 
@@ -357,12 +430,14 @@ class PhaseTagger:
         classifier: LinearModel | None = None,
         config: TaggerConfig | None = None,
         prototype_vectors: dict[str, np.ndarray] | None = None,
+        terms: TermModel | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.definitions = definitions or load_definitions()
         self.lexicon = lexicon or Lexicon.load()
         self.config = config or TaggerConfig()
         self.classifier = classifier if _fits(classifier, embeddings) else None
+        self.terms = terms
         self._given = prototype_vectors or {}
         self._prototypes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.methods: tuple[str, ...] = METHODS  # signals in use (bench/phase_eval.py ablates them)
@@ -370,12 +445,15 @@ class PhaseTagger:
     @classmethod
     def load(cls, embeddings: Any, config: TaggerConfig | None = None) -> "PhaseTagger":
         """The tagger as configured in the repository: prompts/phases and retriever/calibration."""
-        classifier, prototypes, meta = load_classifier()
+        calibration = load_classifier()
+        meta = calibration.meta
         same_model = meta.get("model_name") == getattr(embeddings, "model_name", None)
-        given = prototypes if same_model and meta.get("prompts_hash") == prompts_hash() else {}
-        if classifier is not None and same_model and meta.get("prompts_hash") != prompts_hash():
+        given = calibration.prototypes if same_model and meta.get("prompts_hash") == prompts_hash() else {}
+        if calibration.classifier is not None and same_model and meta.get("prompts_hash") != prompts_hash():
             logger.info("prompts/phases geändert: bench/train_phase_classifier.py neu ausführen")
-        return cls(embeddings, load_definitions(), Lexicon.load(), classifier, config, given)
+        return cls(
+            embeddings, load_definitions(), Lexicon.load(), calibration.classifier, config, given, calibration.terms
+        )
 
     @property
     def version(self) -> str:
@@ -410,7 +488,7 @@ class PhaseTagger:
             self._prototypes = (_normalise(pv), passage_labels, _normalise(qv), question_labels)
         return self._prototypes
 
-    # --- the three signals (rows: texts, columns: LABELS) -----------------------------------------------------
+    # --- the signals (rows: texts, columns: LABELS) ----------------------------------------------------------
     def proto_logits(self, vectors: np.ndarray, questions: bool = False) -> np.ndarray:
         pv, pl, qv, ql = self.prototypes()
         vectors = _normalise(vectors)
@@ -456,6 +534,8 @@ class PhaseTagger:
         total = np.zeros((len(texts), len(LABELS)))
         if "lexicon" in methods:
             total += config.lexicon_weight * log_softmax(lexicon)
+        if "terms" in methods and self.terms is not None:
+            total += config.terms_weight * log_softmax(self.terms.logits(texts))
         if vectors is not None and len(vectors):
             vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
             if "proto" in methods:
@@ -600,9 +680,12 @@ def _score_metadata(dist: np.ndarray) -> dict[str, float]:
 
 
 def _chunk_text(chunk: Any) -> str:
-    """Chunk text for the lexicon, with its section heading (headings name the topic)."""
-    section = str(chunk.metadata.get("section") or "")
-    return f"{section}\n{chunk.text}" if section else chunk.text
+    return tagging_text(str(chunk.metadata.get("section") or ""), chunk.text)
+
+
+def tagging_text(section: str | None, text: str) -> str:
+    """What the lexicon and the term model read of a chunk: its section heading (headings name the topic) and text."""
+    return f"{section}\n{text}" if section else text
 
 
 def _citation_distribution(citation: Citation) -> np.ndarray | None:

@@ -106,8 +106,42 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def load_phase_passages() -> list[dict]:
+def load_phase_passages(corpus_dir: Path = REPO / "corpus") -> list[dict]:
+    """The hand-labelled passages, each with the title and section of the place it stands in its source document
+    (`title`, `section`): the tagger sees a chunk with its heading, so it is measured and trained that way."""
     rows: list[dict] = []
     for path in sorted(PHASE_DIR.glob("*.jsonl")):
         rows.extend(_read_jsonl(path))
+    from ingest.loaders import LoaderError, load_file
+    from stadtretter.settings import Settings
+
+    settings = Settings()
+    documents: dict[str, object] = {}
+    for row in rows:
+        source = row["source"]
+        if source not in documents:
+            try:
+                documents[source] = load_file(corpus_dir / source, settings, corpus_dir)
+            except LoaderError:
+                documents[source] = None
+        doc = documents[source]
+        row["title"] = getattr(doc, "title", "") or ""
+        row["section"] = _section_of(row["text"], getattr(doc, "blocks", []))
     return rows
+
+
+def _section_of(text: str, blocks: list) -> str | None:
+    """Section of the block the passage starts in (passages begin at a block, may span several)."""
+    def flat(value: str) -> str:  # the loaders drop Markdown emphasis, the labelled passages may keep it
+        return " ".join(value.replace("*", "").split())
+
+    passage = flat(text)
+    block_texts = [(flat(block.text), block.section) for block in blocks]
+    for length in (80, 40, 20):
+        for block_text, section in block_texts:
+            if passage[:length] in block_text:
+                return section
+    for block_text, section in block_texts:  # a short block (a bold lead-in line) that opens the passage
+        if block_text and passage.startswith(block_text):
+            return section
+    return None

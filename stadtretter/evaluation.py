@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.chunking import embedding_text
 from retriever.models import Answer, Citation, SearchHit
 from retriever.phases import LABELS as PHASE_LABELS
+from retriever.phases import tagging_text
 from stadtretter.benchmarks import EvalSet, Question
 from stadtretter.services import Services
 from stadtretter.settings import Settings
@@ -239,11 +241,18 @@ def accuracy(gold: list[str], predicted: list[str]) -> float:
 
 
 def phase_passage_report(services: Services, passages: list[dict]) -> dict[str, Any] | None:
-    """Macro-F1 of the primary phase on the hand-labelled passages."""
+    """Macro-F1 of the primary phase on the hand-labelled passages, each tagged as ingestion tags a chunk: embedded
+    with its title and section, read with its section."""
     tagger = _tagger(services)
     if tagger is None or not passages:
         return None
-    predicted = [tagger.tag_text(p["text"]).phase for p in passages]
+    vectors = services.embeddings.embed_passages(
+        [embedding_text(p.get("title", ""), p.get("section"), p["text"]) for p in passages]
+    )
+    predicted = [
+        tagger.tag_text(tagging_text(p.get("section"), p["text"]), vector=vector).phase
+        for p, vector in zip(passages, vectors)
+    ]
     gold = [p["primary"] for p in passages]
     return {
         "passages": len(passages), "macro_f1": round(macro_f1(gold, predicted), 4),

