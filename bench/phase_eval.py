@@ -47,72 +47,6 @@ def model_key(embeddings: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Vector cache
-
-
-class VectorCache:
-    """Vectors of passage and query texts by content hash, one .npz per embedding model."""
-
-    def __init__(self, embeddings: Any, path: Path | None = None) -> None:
-        self.embeddings = embeddings
-        self.path = path or CACHE / f"vectors-{model_key(embeddings)}.npz"
-        self.vectors: dict[str, np.ndarray] = {}
-        self.dirty = False
-        if self.path.exists():
-            with np.load(self.path) as data:
-                keys, values = data["keys"], data["vectors"]
-                self.vectors = {str(k): v for k, v in zip(keys, values)}
-
-    @staticmethod
-    def key(kind: str, text: str) -> str:
-        return hashlib.sha256(f"{kind}\x00{text}".encode()).hexdigest()[:32]
-
-    def _get(self, kind: str, texts: list[str]) -> np.ndarray:
-        keys = [self.key(kind, t) for t in texts]
-        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self.vectors})
-        if missing:
-            embed = self.embeddings.embed_passages if kind == "passage" else self.embeddings.embed_queries
-            vectors = embed([t for _, t in missing])
-            for (k, _), v in zip(missing, vectors):
-                self.vectors[k] = np.asarray(v, dtype=np.float32)
-            self.dirty = True
-            self.save()
-        if not keys:
-            return np.empty((0, self.embeddings.dimension), dtype=np.float32)
-        return np.stack([self.vectors[k] for k in keys])
-
-    def passages(self, texts: list[str]) -> np.ndarray:
-        return self._get("passage", texts)
-
-    def queries(self, texts: list[str]) -> np.ndarray:
-        return self._get("query", texts)
-
-    def save(self) -> None:
-        if not self.dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = np.array(list(self.vectors), dtype="U32")
-        values = np.stack(list(self.vectors.values())) if self.vectors else np.empty((0, 0), np.float32)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
-        np.savez(tmp, keys=keys, vectors=values)
-        tmp.replace(self.path)
-        self.dirty = False
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Labelled passages
-
-
-def passage_groups(passages: list[dict]) -> list[str]:
-    """The document of each passage: cross-validation folds never split a document."""
-    return [p["source"] for p in passages]
-
-
-def load_passages() -> list[dict]:
-    return load_phase_passages()
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Gold corpus and answers
 
 
@@ -219,22 +153,16 @@ def _tagger(embeddings: Any, models: Any, shared: dict[str, Any]):  # noqa: ANN2
 
 
 def evaluate_passages(embeddings: Any, data: Any, folds: dict[str, Any], shared: dict[str, Any]) -> dict[str, list[str]]:
-    """Primary phase of every labelled passage per method; the classifier of each passage's fold never saw its
+    """Primary phase of every labelled passage per method; the models of each passage's fold never saw its
     document."""
-    texts = data.texts
-    predicted: dict[str, list[str]] = {name: [""] * len(texts) for name in METHODS}
-    for document, model in folds.items():
-        index = np.flatnonzero(data.groups == document)
-        tagger = _tagger(embeddings, model, shared)
-        for name, methods in METHODS.items():
-            dist, _ = tagger.distribution([texts[i] for i in index], data.x[index], methods=methods)
-            for i, row in zip(index, dist):
-                predicted[name][i] = tagger.primary(row)
-    return predicted
+    return {
+        name: data.cross_validate(lambda models: _tagger(embeddings, models, shared), folds, methods)
+        for name, methods in METHODS.items()
+    }
 
 
 def evaluate_answers(
-    embeddings: Any, cache: VectorCache, services: Any, answers: dict[str, dict],
+    embeddings: Any, cache: Any, services: Any, answers: dict[str, dict],
     models: dict[str, Any], fallback: Any, shared: dict[str, Any],
 ) -> tuple[dict[str, list[str]], list[str], list[dict]]:
     """Phase of the answer to every answerable gold question, per method: chunks are tagged by the enricher
@@ -314,16 +242,16 @@ def main() -> None:
     from retriever.phases import Lexicon, PhaseTagger, load_classifier, load_definitions, prompts_hash
     from stadtretter.embeddings import get_embeddings
     from stadtretter.settings import Settings
-    from train_phase_classifier import TrainingData
+    from retriever.phase_training import TrainingData, VectorCache, cache_path
 
     started = time.perf_counter()
     embeddings = get_embeddings(Settings())
-    cache = VectorCache(embeddings)
-    data = TrainingData(cache)
+    cache = VectorCache(embeddings, cache_path(CACHE, embeddings))
+    data = TrainingData(cache, load_phase_passages())
     folds = data.folds()
     shared = {
         "definitions": load_definitions(), "lexicon": Lexicon.load(),
-        "prototypes": {"proto_passages": data.proto_passages, "proto_questions": data.proto_questions},
+        "prototypes": data.prototypes,
     }
     deployed = load_classifier()
     if deployed.classifier is None or deployed.meta.get("prompts_hash") != prompts_hash():
@@ -373,7 +301,6 @@ def main() -> None:
     print(f"\n== Einlesen: Kosten des Taggers ({overhead['chunks']} Abschnitte, Vektoren aus der Pipeline) ==")
     print(f"  Tagger {overhead['tag_ms']:.2f} ms/Abschnitt · Embedding {overhead['embed_ms']:.1f} ms/Abschnitt · "
           f"Anteil {overhead['share'] * 100:.2f} % (Grenze 10 %)")
-    cache.save()
     print(f"\nLaufzeit {time.perf_counter() - started:.1f} s")
 
 

@@ -18,7 +18,6 @@ Vectors are cached under .eval-cache/phase/ (see bench/phase_eval.py), so retrai
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from datetime import date
@@ -30,67 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 sys.path.append(str(Path(__file__).resolve().parent))
 import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
 
-from ingest.chunking import embedding_text  # noqa: E402
-from retriever.phases import (  # noqa: E402
-    CLASSIFIER_FILE, LABELS, Calibration, load_definitions, prompts_hash, prototype_texts, save_classifier,
-    tagging_text, train_linear, train_terms,
+from retriever.phase_training import (  # noqa: E402
+    ITERATIONS, L2, SECONDARY_SHARE, TERMS_L2, TrainingData, VectorCache, cache_path, passages_hash,
 )
-
-SECONDARY_SHARE = 0.35
-L2 = 0.3
-TERMS_L2 = 1.0
-ITERATIONS = 400
-
-
-def soft_targets(passages: list[dict], secondary: float = SECONDARY_SHARE) -> np.ndarray:
-    targets = np.zeros((len(passages), len(LABELS)))
-    for row, passage in zip(targets, passages):
-        others = [p for p in passage.get("phases", []) if p != passage["primary"] and p in LABELS]
-        row[LABELS.index(passage["primary"])] = 1.0 - (secondary if others else 0.0)
-        for phase in others:
-            row[LABELS.index(phase)] += secondary / len(others)
-    return targets
-
-
-class TrainingData:
-    """Vectors, texts and targets of the labelled passages and of the prototypes. A passage is embedded as ingestion
-    embeds a chunk (title › section above the text) and read with its section, as the tagger reads a chunk."""
-
-    def __init__(self, cache: phase_eval.VectorCache, passages: list[dict] | None = None) -> None:
-        self.passages = passages if passages is not None else phase_eval.load_passages()
-        self.groups = np.array(phase_eval.passage_groups(self.passages))
-        self.x = cache.passages([embedding_text(p.get("title", ""), p.get("section"), p["text"]) for p in self.passages])
-        self.texts = [tagging_text(p.get("section"), p["text"]) for p in self.passages]
-        self.targets = soft_targets(self.passages)
-        self.labels = np.array([LABELS.index(p["primary"]) for p in self.passages])
-        passages_text, passage_labels, questions_text, question_labels = prototype_texts(load_definitions())
-        self.proto_passages = cache.passages(passages_text)
-        self.proto_questions = cache.queries(questions_text)
-        eye = np.eye(len(LABELS))
-        self.proto_x = np.vstack([self.proto_passages, self.proto_questions])
-        self.proto_targets = np.vstack([eye[passage_labels], eye[question_labels]])
-        self.proto_texts = passages_text
-        self.proto_text_targets = eye[passage_labels]
-
-    def fit(self, exclude_document: str | None = None) -> Calibration:
-        """The embedding classifier and the term model, trained without the passages of `exclude_document`."""
-        keep = self.groups != exclude_document
-        x = np.vstack([self.x[keep], self.proto_x])
-        y = np.vstack([self.targets[keep], self.proto_targets])
-        texts = [t for t, k in zip(self.texts, keep) if k] + self.proto_texts
-        terms = train_terms(texts, np.vstack([self.targets[keep], self.proto_text_targets]), l2=TERMS_L2)
-        return Calibration(train_linear(x, y, l2=L2, iterations=ITERATIONS), terms)
-
-    def folds(self) -> dict[str, Calibration]:
-        """Leave-one-document-out: one pair of models per labelled document, trained without its passages."""
-        return {document: self.fit(document) for document in sorted(set(self.groups))}
-
-
-def data_hash(passages: list[dict]) -> str:
-    digest = hashlib.sha256()
-    for passage in passages:
-        digest.update(f"{passage['id']}|{passage['primary']}|{passage['text']}".encode())
-    return digest.hexdigest()[:16]
+from retriever.phases import CLASSIFIER_FILE, LABELS, prompts_hash, save_classifier  # noqa: E402
+from stadtretter.benchmarks import load_phase_passages  # noqa: E402
 
 
 def main() -> None:
@@ -99,8 +42,7 @@ def main() -> None:
 
     started = time.perf_counter()
     embeddings = get_embeddings(Settings())
-    cache = phase_eval.VectorCache(embeddings)
-    data = TrainingData(cache)
+    data = TrainingData(VectorCache(embeddings, cache_path(phase_eval.CACHE, embeddings)), load_phase_passages())
     folds = data.folds()
     cv: dict[str, dict[str, float]] = {}
     gold = [p["primary"] for p in data.passages]
@@ -120,14 +62,14 @@ def main() -> None:
               f"Makro-F1 {cv[name]['macro_f1']:.3f} · Genauigkeit {cv[name]['accuracy']:.3f}")
     calibration = data.fit()
     calibration.classifier.model_name = embeddings.model_name
-    calibration.prototypes = {"proto_passages": data.proto_passages, "proto_questions": data.proto_questions}
+    calibration.prototypes = data.prototypes
     calibration.meta = {
         "model_name": embeddings.model_name,
         "dimension": int(embeddings.dimension),
         "labels": list(LABELS),
         "prompts_hash": prompts_hash(),
         "passages": len(data.passages),
-        "passages_hash": data_hash(data.passages),
+        "passages_hash": passages_hash(data.passages),
         "prototypes": int(len(data.proto_x)),
         "l2": L2,
         "iterations": ITERATIONS,

@@ -51,7 +51,7 @@ def eval_command(
     services = Services(eval_settings(base, eval_set, cache))
     with console.status(f"Auswertung '{eval_set.name}': {len(eval_set.questions)} Fragen …"):
         report = evaluate(services, eval_set, answers=benchmark is None, phases=benchmark is None)
-        passages = phase_passage_report(services, load_phase_passages()) if benchmark is None else None
+        passages = phase_passage_report(services, load_phase_passages(), cache / "phase") if benchmark is None else None
     if as_json:
         sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages}, ensure_ascii=False, indent=2) + "\n")
         return
@@ -72,7 +72,10 @@ def print_report(report: Report, passages: dict | None) -> None:
     if report.confusion:
         out.print(_confusion_table("Phasen der Fragen (Zeile: Gold, Spalte: erkannt)", report.confusion))
     if passages:
-        out.print(f"Phasen-Passagen: {passages['passages']} · Makro-F1 {passages['macro_f1']:.3f} · Genauigkeit {passages['accuracy']:.3f}")
+        out.print(
+            f"Phasen-Passagen: {passages['passages']} aus {passages['documents']} Dokumenten, Kreuzvalidierung je "
+            f"Dokument · Makro-F1 {passages['macro_f1']:.3f} · Genauigkeit {passages['accuracy']:.3f}"
+        )
         out.print(_confusion_table("Phasen der Passagen (Zeile: Gold, Spalte: erkannt)", passages["confusion"]))
     if report.worst:
         out.print("[bold]Schwächste Fragen:[/bold]")
