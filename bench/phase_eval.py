@@ -142,28 +142,14 @@ METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _tagger(embeddings: Any, models: Any, shared: dict[str, Any]):  # noqa: ANN202
-    """A tagger with the given trained models (a retriever.phases.Calibration: classifier and term model)."""
-    from retriever.phases import PhaseTagger
-
-    return PhaseTagger(
-        embeddings, shared["definitions"], shared["lexicon"], models.classifier, shared.get("config"),
-        shared["prototypes"], models.terms,
-    )
-
-
-def evaluate_passages(embeddings: Any, data: Any, folds: dict[str, Any], shared: dict[str, Any]) -> dict[str, list[str]]:
+def evaluate_passages(data: Any, folds: dict[str, Any], base: Any) -> dict[str, list[str]]:
     """Primary phase of every labelled passage per method; the models of each passage's fold never saw its
-    document."""
-    return {
-        name: data.cross_validate(lambda models: _tagger(embeddings, models, shared), folds, methods)
-        for name, methods in METHODS.items()
-    }
+    document. `base` is the untrained tagger (definitions, lexicon, prototypes) the fold models are put into."""
+    return {name: data.cross_validate(base.with_models, folds, methods) for name, methods in METHODS.items()}
 
 
 def evaluate_answers(
-    embeddings: Any, cache: Any, services: Any, answers: dict[str, dict],
-    models: dict[str, Any], fallback: Any, shared: dict[str, Any],
+    cache: Any, services: Any, answers: dict[str, dict], models: dict[str, Any], fallback: Any, base: Any,
 ) -> tuple[dict[str, list[str]], list[str], list[dict]]:
     """Phase of the answer to every answerable gold question, per method: chunks are tagged by the enricher
     (`run`, from the stored vectors) and the answer by `answer_tag` from the question and the cited chunks' scores.
@@ -182,16 +168,14 @@ def evaluate_answers(
                 relative = Path(doc.path).resolve().relative_to(corpus).as_posix()
             except ValueError:
                 relative = str(doc.path)
-            tagger = _tagger(embeddings, models.get(relative, fallback), shared)
-            tagger.methods = methods
+            tagger = base.with_models(models.get(relative, fallback), methods)
             fresh = [Chunk(c.id, c.text, c.embed_text, dict(c.metadata)) for c in doc_chunks]
             tagger.run(doc, fresh, doc_vectors)
             metadata.update({c.id: c.metadata for c in fresh})
         out = []
         for qid, vector in zip(ids, vectors):
             answer = answers[qid]
-            tagger = _tagger(embeddings, models.get(answer["sources"][0] if answer["sources"] else "", fallback), shared)
-            tagger.methods = methods
+            tagger = base.with_models(models.get(answer["sources"][0] if answer["sources"] else "", fallback), methods)
             dist, cues = tagger.question_distribution(answer["question"], vector=vector)
             citations = [_citation(c, metadata.get(c["chunk_id"], {})) for c in answer["citations"]]
             tag = tagger.answer_tag(dist, cues, citations)
@@ -249,17 +233,14 @@ def main() -> None:
     cache = VectorCache(embeddings, cache_path(CACHE, embeddings))
     data = TrainingData(cache, load_phase_passages())
     folds = data.folds()
-    shared = {
-        "definitions": load_definitions(), "lexicon": Lexicon.load(),
-        "prototypes": data.prototypes,
-    }
+    base = PhaseTagger(embeddings, load_definitions(), Lexicon.load(), prototype_vectors=data.prototypes)
     deployed = load_classifier()
     if deployed.classifier is None or deployed.meta.get("prompts_hash") != prompts_hash():
         print("WARNUNG: retriever/calibration/phase_classifier.npz fehlt oder passt nicht zu prompts/phases – "
               "bench/train_phase_classifier.py ausführen.")
 
     gold = [p["primary"] for p in data.passages]
-    by_method = evaluate_passages(embeddings, data, folds, shared)
+    by_method = evaluate_passages(data, folds, base)
     documents = len(folds)
     print(f"\n== Passagen: {len(gold)} handmarkierte Passagen aus {documents} Dokumenten (eval/phase) ==")
     print("Kreuzvalidierung je Dokument (leave-one-document-out): der Klassifikator jeder Passage hat keine Passage")
@@ -277,14 +258,14 @@ def main() -> None:
     answers = gold_answers(services, refresh=args.refresh)
     fold_models = dict(folds)
     print(f"\n== Gold-Fragen: {len(answers)} beantwortbare Fragen mit Phase (eval/gold), Phase der Antwort ==")
-    cv_pred, q_gold, cv_errors = evaluate_answers(embeddings, cache, services, answers, fold_models, deployed, shared)
+    cv_pred, q_gold, cv_errors = evaluate_answers(cache, services, answers, fold_models, deployed, base)
     print("Kreuzvalidierung je Dokument: Abschnitte eines Dokuments und Fragen zu ihm mit dem Klassifikator ohne")
     print("dessen Passagen (Dokumente ohne markierte Passagen: ausgelieferter Klassifikator).")
     for name in METHODS:
         print(f"  {name:<16} Genauigkeit {accuracy(q_gold, cv_pred[name]):.3f} · Makro-F1 {macro_f1(q_gold, cv_pred[name]):.3f}")
     print_confusion("Gold-Fragen, kombiniert, Kreuzvalidierung", confusion(q_gold, cv_pred["Kombiniert"]))
     if deployed.classifier is not None:
-        dep_pred, _, _ = evaluate_answers(embeddings, cache, services, answers, {}, deployed, shared)
+        dep_pred, _, _ = evaluate_answers(cache, services, answers, {}, deployed, base)
         print("\nAusgeliefert (retriever/calibration/phase_classifier.npz, trainiert auf allen Passagen – auch denen")
         print("dieser Dokumente, daher optimistisch):")
         for name in METHODS:

@@ -189,9 +189,9 @@ class ExtractiveAnswerer:
 
         A chunk-level embedding blurs a long chunk's topic; the sentence that answers shows which of two chunks on
         the same topic (an article and a WebTalk on the same town project) really says it. Measured (bench/README.md):
-        hit@1 gold 0.819 -> 0.867, XQuAD-de 0.958 -> 0.966, GermanQuAD 0.960 -> 0.963. The depth equals the chunks the answer reads, so the
-        answer path embeds no sentence more than before; scores stay the retrieval scores, the best sentence cosine
-        is in `metadata["evidence"]`."""
+        hit@1 gold 0.819 -> 0.867, XQuAD-de 0.958 -> 0.966, GermanQuAD 0.960 -> 0.963. The depth equals the chunks
+        the answer reads, so the answer path embeds no sentence more than before; scores stay the retrieval scores,
+        the best sentence cosine is in `metadata["evidence"]`."""
         depth = min(self.rerank_depth, len(hits))
         if depth < 2 or self.rerank_weight <= 0:
             return hits

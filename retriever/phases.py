@@ -25,6 +25,7 @@ phase mixes the question's estimate (30 %) with the phase scores of the cited ch
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -454,6 +455,17 @@ class PhaseTagger:
         return cls(
             embeddings, load_definitions(), Lexicon.load(), calibration.classifier, config, given, calibration.terms
         )
+
+    def with_models(self, models: Calibration, methods: Sequence[str] | None = None) -> "PhaseTagger":
+        """The same tagger (definitions, lexicon, settings, prototypes) with other trained models, e.g. those of a
+        cross-validation fold; `methods` restricts the signals (ablation)."""
+        self.prototypes()  # computed once here, shared by the copies
+        tagger = copy.copy(self)
+        tagger.classifier = models.classifier if _fits(models.classifier, self.embeddings) else None
+        tagger.terms = models.terms
+        if methods is not None:
+            tagger.methods = tuple(methods)
+        return tagger
 
     @property
     def version(self) -> str:

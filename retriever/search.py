@@ -140,11 +140,12 @@ class SearchService:
             mode = "dense"
         if k <= 0:
             return []
-        if mode == "dense":
-            return self._dense_hits(query, k, filters, vector)
         if mode == "lexical":
             assert self.lexical is not None
             return self._hits_for(self.lexical.search(query, k, filters), {})
+        vector = self.embeddings.embed_queries([query])[0] if vector is None else vector
+        if mode == "dense":
+            return self._dense_hits(vector, k, filters)
         return self._hybrid(query, k, filters, vector)
 
     def expand(self, hits: list[SearchHit], window: int = 1) -> list[SearchHit]:
@@ -179,13 +180,7 @@ class SearchService:
         return out
 
     # --- dense --------------------------------------------------------------------------------------------
-    def _embed(self, query: str) -> np.ndarray:
-        return self.embeddings.embed_queries([query])[0]
-
-    def _dense_hits(
-        self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray | None
-    ) -> list[SearchHit]:
-        vector = self._embed(query) if vector is None else vector
+    def _dense_hits(self, vector: np.ndarray, k: int, filters: SearchFilters | None) -> list[SearchHit]:
         if not filters or filters.is_empty():
             return [self._hit(chunk) for chunk in self.store.query(vector, k)]
         ranked = self._dense_candidates(vector, k, filters)
@@ -220,14 +215,11 @@ class SearchService:
         return self.store.query_ids(vector, n, chroma_where(filters))
 
     # --- hybrid -------------------------------------------------------------------------------------------
-    def _hybrid(
-        self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray | None
-    ) -> list[SearchHit]:
+    def _hybrid(self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray) -> list[SearchHit]:
         lexical = self.lexical
         assert lexical is not None
         params = self.fusion
         n = max(params.candidates, k)
-        vector = self._embed(query) if vector is None else vector
         keep = lexical.mask(filters)
         dense = self._dense_candidates(vector, n, filters, keep)
         use_coverage = params.method == "weighted" and params.coverage_weight > 0

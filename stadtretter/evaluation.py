@@ -18,7 +18,6 @@ from typing import Any
 from retriever.models import Answer, Citation, SearchHit
 from retriever.phase_training import TrainingData, VectorCache, cache_path
 from retriever.phases import LABELS as PHASE_LABELS
-from retriever.phases import Calibration, PhaseTagger
 from stadtretter.benchmarks import EvalSet, Question
 from stadtretter.services import Services
 from stadtretter.settings import Settings
@@ -250,12 +249,7 @@ def phase_passage_report(services: Services, passages: list[dict], cache_dir: Pa
         return None
     data = TrainingData(VectorCache(services.embeddings, cache_path(cache_dir, services.embeddings)), passages,
                         tagger.definitions)
-
-    def fold_tagger(models: Calibration) -> PhaseTagger:
-        return PhaseTagger(services.embeddings, tagger.definitions, tagger.lexicon, models.classifier, tagger.config,
-                           data.prototypes, models.terms)
-
-    predicted = data.cross_validate(fold_tagger)
+    predicted = data.cross_validate(tagger.with_models)
     gold = [p["primary"] for p in passages]
     return {
         "passages": len(passages), "documents": len(set(data.groups)), "validation": "leave-one-document-out",
