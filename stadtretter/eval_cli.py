@@ -24,7 +24,12 @@ METRIC_LABELS = {
     "ndcg@10": "nDCG@10", "answer_in_top5": "Antwort in Top-5-Abschnitten", "answer_hit": "Antwort im Zitat",
     "locator_accuracy": "Fundstelle korrekt", "abstention_precision": "Enthaltung: Präzision",
     "abstention_recall": "Enthaltung: Trefferquote", "false_abstention_rate": "Enthaltung bei beantwortbaren Fragen",
-    "phase_accuracy": "Phase korrekt (Fragen)", "latency_p50_ms": "Latenz p50 (ms)", "latency_p95_ms": "Latenz p95 (ms)",
+    "phase_accuracy": "Phase korrekt (Fragen)",
+    "phase_accuracy_answer_cited": "Phase korrekt, Antwortstelle zitiert",
+    "questions_answer_cited": "  Fragen mit zitierter Antwortstelle",
+    "phase_accuracy_answer_not_cited": "Phase korrekt, Antwortstelle nicht zitiert",
+    "questions_answer_not_cited": "  Fragen ohne zitierte Antwortstelle",
+    "latency_p50_ms": "Latenz p50 (ms)", "latency_p95_ms": "Latenz p95 (ms)",
 }
 
 
@@ -64,7 +69,7 @@ def print_report(report: Report, passages: dict | None) -> None:
     table.add_column("Kennzahl")
     table.add_column("Wert", justify="right")
     for key, value in report.metrics.items():
-        table.add_row(METRIC_LABELS.get(key, key), f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}")
+        table.add_row(METRIC_LABELS.get(key, key), f"{value:.1f}" if key.endswith("_ms") else f"{value:.0f}" if key.startswith("questions_") else f"{value:.3f}")
     out.print(table)
     out.print(f"Einlesen: {report.ingest_seconds:.1f} s · Fragen: {report.eval_seconds:.1f} s")
     for failed in report.ingest_failed:

@@ -92,6 +92,7 @@ class QuestionResult:
     answer: Answer | None = None
     answer_hit: bool | None = None
     locator_ok: bool | None = None
+    answer_chunk_cited: bool | None = None  # a cited chunk holds the answer phrase (the phase is read from it)
     phase: str | None = None
     seconds: float = 0.0
 
@@ -156,6 +157,8 @@ def evaluate(
                 phrase = normalise(question.answer_phrase)
                 containing = [c for c in answer.citations if phrase in normalise(c.snippet)] if not answer.abstained else []
                 result.answer_hit = bool(containing)
+                cited = {c.chunk_id for c in answer.citations}
+                result.answer_chunk_cited = any(phrase in normalise(h.text) for h in hits if h.chunk_id in cited)
                 if containing and question.locator:
                     result.locator_ok = any(locator_matches(c, question.locator) for c in containing)
             result.phase = answer.phase.phase if answer.phase else None
@@ -183,6 +186,13 @@ def evaluate(
         phased = [r for r in answerable if r.question.phase and r.phase]
         if phased:
             metrics["phase_accuracy"] = sum(1 for r in phased if r.phase == r.question.phase) / len(phased)
+            # The answer's phase is read from the cited chunks: split by whether they hold the answer, to tell
+            # tagging errors from retrieval errors.
+            for key, cited in (("phase_accuracy_answer_cited", True), ("phase_accuracy_answer_not_cited", False)):
+                group = [r for r in phased if r.answer_chunk_cited is cited]
+                if group:
+                    metrics[key] = sum(1 for r in group if r.phase == r.question.phase) / len(group)
+                    metrics[key.replace("phase_accuracy", "questions")] = len(group)
             for r in phased:
                 row = confusion.setdefault(r.question.phase, {})
                 row[r.phase] = row.get(r.phase, 0) + 1

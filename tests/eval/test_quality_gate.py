@@ -55,3 +55,12 @@ def test_phase_tagging_of_labelled_passages_is_not_below_its_threshold(passages_
     assert passages_report is not None and passages_report["validation"] == "leave-one-document-out"
     value = passages_report["macro_f1"]
     assert value >= THRESHOLDS[PASSAGE_F1], f"Phasen-Passagen Makro-F1 = {value:.3f} < {THRESHOLDS[PASSAGE_F1]:.3f}"
+
+
+def test_phase_accuracy_splits_by_whether_the_answer_chunk_was_cited(report) -> None:  # noqa: ANN001
+    metrics = report.metrics
+    cited, not_cited = metrics["questions_answer_cited"], metrics["questions_answer_not_cited"]
+    phased = sum(sum(row.values()) for row in report.confusion.values())
+    assert cited + not_cited == phased
+    combined = (metrics["phase_accuracy_answer_cited"] * cited + metrics["phase_accuracy_answer_not_cited"] * not_cited)
+    assert combined / phased == pytest.approx(metrics["phase_accuracy"], abs=1e-3)
