@@ -1,4 +1,4 @@
-"""Search latency at 1k, 10k and 100k chunks, against its floor, and the lexical index's sync cost.
+"""Search latency at 1k, 10k and 100k chunks against its floor, the lexical sync cost, GET /v1/phases' counts.
 
     .venv/bin/python bench/scale.py                 # 1k, 10k, 100k (first run builds the stores: ~5 min)
     .venv/bin/python bench/scale.py --sizes 1000 10000 --queries 100 --json
@@ -6,8 +6,8 @@
 The floor is what no search can avoid: embedding the query (live, one thread as in the server) plus Chroma's raw
 kNN over the same collection, measured in the same run on the same queries. Reported per size: p50/p95 of the
 floor, of dense-only, lexical-only and hybrid search through `SearchService`, the ratios hybrid/floor and
-hybrid/dense, filtered search (type filter matching about a third) against unfiltered, and the lexical index's
-full and incremental sync time.
+hybrid/dense, filtered search (type filter matching about a third) against unfiltered, the lexical index's
+full and incremental sync time, and the chunk counts per phase of GET /v1/phases from the index and from Chroma.
 
 The stores (.eval-cache/scale/n<size>/, gitignored) are built once and reused: real chunk texts and vectors of the
 gold corpus and XQuAD (vectors from the embedding cache of bench/compare.py), repeated with variations up to the
@@ -192,6 +192,22 @@ def sync_costs(services) -> dict[str, float]:  # noqa: ANN001
     return out
 
 
+def phase_counts(services, rounds: int = 5) -> dict[str, float]:  # noqa: ANN001
+    """GET /v1/phases' chunk counts per phase: from the lexical index (the endpoint's path when the index is in step
+    with the store) and from Chroma (one ids-only metadata query per phase, the fallback), median of `rounds`."""
+    from api.routers.phases import _chunk_counts
+    from retriever.lexical import LexicalIndex
+
+    lexical = [timed(_chunk_counts, services) for _ in range(rounds)]
+    synced = services.lexical
+    services.__dict__["lexical"] = LexicalIndex(services.settings.data_dir / "lexical-none")  # never synced
+    try:
+        chroma = [timed(_chunk_counts, services) for _ in range(rounds)]
+    finally:
+        services.__dict__["lexical"] = synced
+    return {"lexical_ms": statistics.median(lexical), "chroma_ms": statistics.median(chroma)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -222,6 +238,7 @@ def main() -> None:
         if not args.no_sync:
             print(f"[{size}] lexical sync …", file=sys.stderr, flush=True)
             row["sync"] = sync_costs(services)
+        row["phase_counts"] = phase_counts(services)
         print(f"[{size}] queries …", file=sys.stderr, flush=True)
         row["latency_ms"] = measure(services, queries, args.k)
         lat = row["latency_ms"]
@@ -260,6 +277,13 @@ def main() -> None:
         for size, row in results.items():
             s = row["sync"]
             print(f"| {size} | {s['full_s']:.1f} | {s['noop_s']:.1f} | {s['add50_s']:.1f} | {s['remove50_s']:.1f} |")
+    print()
+    print("GET /v1/phases, chunk counts per phase, ms (median of 5)")
+    print("| chunks | lexical index | Chroma |")
+    print("|---:|---:|---:|")
+    for size, row in results.items():
+        c = row["phase_counts"]
+        print(f"| {size} | {c['lexical_ms']:.1f} | {c['chroma_ms']:.1f} |")
     print()
     for size, row in results.items():
         print(f"- {size}: {row['load']}")

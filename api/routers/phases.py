@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, store_unavailable
 from retriever.phases import LABELS, load_definitions
+from stadtretter.services import Services
 from stadtretter.store import StoreError
 
 router = APIRouter(prefix="/v1", tags=["Phasen"])
@@ -36,10 +37,7 @@ def phases(services: ServicesDep) -> PhasesResponse:
     definitions = load_definitions()
     records = [record for record in services.registry.all() if record.status == "ok"]
     try:
-        store = services.store
-        # ids only, one metadata filter per phase: no documents, vectors or metadata are read
-        chunk_counts = {phase: len(store.collection.get(where={"phase": phase}, include=[])["ids"]) for phase in LABELS}
-        chunks_total = store.count()
+        chunk_counts, chunks_total = _chunk_counts(services)
     except StoreError as exc:
         raise store_unavailable(exc) from exc
     except Exception as exc:  # Chroma client errors (server gone): the same German 503 as elsewhere
@@ -58,3 +56,16 @@ def phases(services: ServicesDep) -> PhasesResponse:
         untagged_sources=len(records) - sum(source_counts.values()),
         untagged_chunks=max(0, chunks_total - sum(chunk_counts.values())),
     )
+
+
+def _chunk_counts(services: Services) -> tuple[dict[str, int], int]:
+    """Chunks per phase. The lexical index keeps every chunk's phase for the search filters, so it counts them in
+    memory when it is in step with the store; otherwise (not yet synced) Chroma is asked, one ids-only metadata
+    query per phase. At 100k chunks: 9 ms (most of it Chroma's count) against 0.6 s (bench/scale.py)."""
+    store = services.store
+    total = store.count()
+    lexical = services.lexical
+    if lexical.is_current(store, count=total):
+        counts = lexical.counts("phase")
+        return {phase: counts.get(phase, 0) for phase in LABELS}, total
+    return {phase: len(store.collection.get(where={"phase": phase}, include=[])["ids"]) for phase in LABELS}, total

@@ -268,6 +268,42 @@ def test_phases_endpoint_lists_definitions_and_counts(ingested: Services) -> Non
         assert all(set(r["source"]["phase_scores"]) == {"E", "K", "T"} for r in results)
 
 
+class _CountingCollection:
+    """The real Chroma collection, counting the metadata queries made through it."""
+
+    def __init__(self, collection: object) -> None:
+        self.collection, self.gets = collection, 0
+
+    def get(self, *args: object, **kwargs: object) -> object:
+        self.gets += 1
+        return self.collection.get(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.collection, name)
+
+
+def test_phase_counts_come_from_the_lexical_index_or_else_from_chroma(
+    ingested: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from api.routers.phases import _chunk_counts
+    from retriever.lexical import LexicalIndex
+
+    stored = Counter(meta["phase"] for meta in _all_metadata(ingested))
+    expected = ({phase: stored.get(phase, 0) for phase in LABELS}, sum(stored.values()))
+    assert ingested.lexical.counts("phase") == dict(stored)
+    spy = _CountingCollection(ingested.store.collection)
+    monkeypatch.setattr(ingested.store, "collection", spy)
+    assert _chunk_counts(ingested) == expected
+    assert spy.gets == 0  # the index is in step with the store: no metadata query per phase
+
+    # an index that is not (yet) in step with the store: Chroma is asked, with the same result
+    monkeypatch.setitem(ingested.__dict__, "lexical", LexicalIndex(tmp_path / "not-synced"))
+    assert _chunk_counts(ingested) == expected
+    assert spy.gets == len(LABELS)
+
+
 def test_passage_report_is_cross_validated_by_document(tmp_path: Path, embeddings: StadtretterEmbeddings) -> None:
     from stadtretter.evaluation import phase_passage_report
 
