@@ -330,6 +330,14 @@ class LexicalIndex:
             keep &= (self.fields["date_int"] > 0) & (self.fields["date_int"] <= int(filters.date_to.replace("-", "")))
         return keep
 
+    def counts(self, name: str) -> dict[str, int]:
+        """How many chunks carry each value of a filter field ("type", "phase"); the same rows `mask` selects."""
+        self.load()
+        if name not in self._categories:
+            return {}
+        values, codes = self._categories[name]
+        return {str(value): int(n) for value, n in zip(values, np.bincount(codes, minlength=len(values)))}
+
     def scores(self, query: str, keep: np.ndarray | None = None) -> np.ndarray | None:
         """BM25 score of every chunk row (None when no query term is in the index)."""
         result = self.score_query(query, keep, coverage=False)
@@ -394,14 +402,6 @@ class LexicalIndex:
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     # --- chunk places -------------------------------------------------------------------------------------
-    def counts(self, name: str) -> dict[str, int]:
-        """How many chunks carry each value of a filter field ("type", "phase"); the same rows `mask` selects."""
-        self.load()
-        if name not in self._categories:
-            return {}
-        values, codes = self._categories[name]
-        return {str(value): int(n) for value, n in zip(values, np.bincount(codes, minlength=len(values)))}
-
     def row_of(self, chunk_id: str) -> int | None:
         self.load()
         if self._row_of is None:

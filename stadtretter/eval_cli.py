@@ -69,7 +69,7 @@ def print_report(report: Report, passages: dict | None) -> None:
     table.add_column("Kennzahl")
     table.add_column("Wert", justify="right")
     for key, value in report.metrics.items():
-        table.add_row(METRIC_LABELS.get(key, key), f"{value:.1f}" if key.endswith("_ms") else f"{value:.0f}" if key.startswith("questions_") else f"{value:.3f}")
+        table.add_row(METRIC_LABELS.get(key, key), _format(key, value))
     out.print(table)
     out.print(f"Einlesen: {report.ingest_seconds:.1f} s · Fragen: {report.eval_seconds:.1f} s")
     for failed in report.ingest_failed:
@@ -86,6 +86,12 @@ def print_report(report: Report, passages: dict | None) -> None:
         out.print("[bold]Schwächste Fragen:[/bold]")
         for row in report.worst:
             out.print(f"  {row['id']}: Rang {row['rank'] or '>10'} · Antwort im Zitat: {row['answer_hit']} · {row['question']}")
+
+
+def _format(key: str, value: float) -> str:
+    if key.endswith("_ms"):
+        return f"{value:.1f}"
+    return f"{value:.0f}" if key.startswith("questions_") else f"{value:.3f}"
 
 
 def _confusion_table(title: str, confusion: dict[str, dict[str, int]]) -> Table:
