@@ -208,6 +208,16 @@ def phase_counts(services, rounds: int = 5) -> dict[str, float]:  # noqa: ANN001
     return {"lexical_ms": statistics.median(lexical), "chroma_ms": statistics.median(chroma)}
 
 
+def print_table(title: str, columns: list[str], rows: dict[int, list[str]]) -> None:
+    """A Markdown table, one row per store size, followed by a blank line."""
+    print(title)
+    print("| chunks | " + " | ".join(columns) + " |")
+    print("|---:|" + "---:|" * len(columns))
+    for size, cells in rows.items():
+        print(f"| {size} | " + " | ".join(cells) + " |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -256,35 +266,21 @@ def main() -> None:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
     systems = ["floor", "dense", "lexical", "hybrid", "dense_filtered", "hybrid_filtered", "chroma_where"]
-    print("Latency per search, ms (p50 / p95), query embedding included; filtered = type filter matching ~1/3")
-    print("| chunks | " + " | ".join(systems) + " |")
-    print("|---:|" + "---:|" * len(systems))
-    for size, row in results.items():
-        cells = [f"{row['latency_ms'][s]['p50']:.1f} / {row['latency_ms'][s]['p95']:.1f}" for s in systems]
-        print(f"| {size} | " + " | ".join(cells) + " |")
-    print()
+    print_table(
+        "Latency per search, ms (p50 / p95), query embedding included; filtered = type filter matching ~1/3", systems,
+        {size: [f"{row['latency_ms'][s]['p50']:.1f} / {row['latency_ms'][s]['p95']:.1f}" for s in systems]
+         for size, row in results.items()},
+    )
     ratio_names = list(next(iter(results.values()))["ratios_p50"])
-    print("Ratios of p50 latencies (same run)")
-    print("| chunks | " + " | ".join(ratio_names) + " |")
-    print("|---:|" + "---:|" * len(ratio_names))
-    for size, row in results.items():
-        print(f"| {size} | " + " | ".join(f"{row['ratios_p50'][r]:.2f}" for r in ratio_names) + " |")
+    print_table("Ratios of p50 latencies (same run)", ratio_names,
+                {size: [f"{row['ratios_p50'][r]:.2f}" for r in ratio_names] for size, row in results.items()})
     if not args.no_sync:
-        print()
-        print("Lexical index sync, seconds")
-        print("| chunks | full build | no-op re-sync | +50 chunks | -50 chunks |")
-        print("|---:|---:|---:|---:|---:|")
-        for size, row in results.items():
-            s = row["sync"]
-            print(f"| {size} | {s['full_s']:.1f} | {s['noop_s']:.1f} | {s['add50_s']:.1f} | {s['remove50_s']:.1f} |")
-    print()
-    print("GET /v1/phases, chunk counts per phase, ms (median of 5)")
-    print("| chunks | lexical index | Chroma |")
-    print("|---:|---:|---:|")
-    for size, row in results.items():
-        c = row["phase_counts"]
-        print(f"| {size} | {c['lexical_ms']:.1f} | {c['chroma_ms']:.1f} |")
-    print()
+        steps = ["full_s", "noop_s", "add50_s", "remove50_s"]
+        print_table("Lexical index sync, seconds", ["full build", "no-op re-sync", "+50 chunks", "-50 chunks"],
+                    {size: [f"{row['sync'][k]:.1f}" for k in steps] for size, row in results.items()})
+    print_table("GET /v1/phases, chunk counts per phase, ms (median of 5)", ["lexical index", "Chroma"],
+                {size: [f"{row['phase_counts'][k]:.1f}" for k in ("lexical_ms", "chroma_ms")]
+                 for size, row in results.items()})
     for size, row in results.items():
         print(f"- {size}: {row['load']}")
 
