@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from stadtretter.embeddings import StadtretterEmbeddings  # noqa: E402
+from stadtretter.embeddings import StadtretterEmbeddings, model_key  # noqa: E402
 from stadtretter.evaluation import doc_key  # noqa: E402
 
 CACHE = REPO / ".eval-cache"
@@ -64,8 +64,7 @@ class VectorCache:
     """Content-addressed vectors on disk (append-only .npz shards under .eval-cache/vectors/<model>/<kind>)."""
 
     def __init__(self, model_name: str, kind: str, root: Path = CACHE / "vectors") -> None:
-        key = "".join(ch if ch.isalnum() else "-" for ch in model_name.lower()).strip("-")
-        self.dir = root / key / kind
+        self.dir = root / model_key(model_name) / kind
         self.dir.mkdir(parents=True, exist_ok=True)
         self.vectors: dict[str, np.ndarray] = {}
         self.pending: dict[str, np.ndarray] = {}

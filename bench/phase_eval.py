@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))  # before bench/ (the script's own folder): bench/
 from ingest.models import Chunk, SourceDocument  # noqa: E402
 from retriever.models import CROSS_PHASE, Citation  # noqa: E402
 from stadtretter.benchmarks import load_gold, load_phase_passages  # noqa: E402
+from stadtretter.embeddings import model_key  # noqa: E402
 from stadtretter.evaluation import (  # noqa: E402 - metrics shared with `stadtretter eval` (and train_phase_classifier)
     PHASE_LABELS as LABELS,
     accuracy,
@@ -40,10 +41,6 @@ from stadtretter.evaluation import phase_confusion as confusion  # noqa: E402
 
 CACHE = REPO / ".eval-cache" / "phase"
 ANSWERS_VERSION = 3  # bump when the cached answer fields or how answers are made change (3: evidence rerank)
-
-
-def model_key(embeddings: Any) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in embeddings.model_name.lower()).strip("-")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -58,7 +55,7 @@ def gold_services(embeddings: Any):  # noqa: ANN201
     from stadtretter.settings import Settings
 
     settings = Settings(
-        data_dir=CACHE / f"gold-{model_key(embeddings)}", corpus_dir=REPO / "corpus", chroma_url=None, collection="phase",
+        data_dir=CACHE / f"gold-{model_key(embeddings.model_name)}", corpus_dir=REPO / "corpus", chroma_url=None, collection="phase",
     )
     services = Services(settings, embeddings_override=embeddings)
     pipeline = IngestPipeline(
@@ -96,7 +93,7 @@ def gold_answers(services: Any, refresh: bool = False) -> dict[str, dict]:
     eval_set = load_gold()
     ids = sorted(cid for batch, *_ in services.store.iter_all() for cid in batch)
     signature = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
-    path = CACHE / f"answers-{model_key(services.embeddings)}.json"
+    path = CACHE / f"answers-{model_key(services.embeddings.model_name)}.json"
     cached = json.loads(path.read_text(encoding="utf-8")) if path.exists() and not refresh else {}
     if cached.get("signature") != signature or cached.get("version") != ANSWERS_VERSION:
         cached = {"signature": signature, "version": ANSWERS_VERSION, "answers": {}}

@@ -20,6 +20,7 @@ from retriever.phases import (
     LABELS, Calibration, PhaseDefinition, PhaseTagger, load_definitions, prototype_texts, tagging_text, train_linear,
     train_terms,
 )
+from stadtretter.embeddings import model_key
 
 SECONDARY_SHARE = 0.35  # soft target: 0.65 primary phase, 0.35 shared by the passage's other phases
 L2 = 0.3  # classifier ridge (measured: 0.1–1.0 change passages macro-F1 by < 0.005)
@@ -77,8 +78,7 @@ class VectorCache:
 
 
 def cache_path(directory: Path, embeddings: Any) -> Path:
-    model = "".join(ch if ch.isalnum() else "-" for ch in embeddings.model_name.lower()).strip("-")
-    return directory / f"vectors-{model}.npz"
+    return directory / f"vectors-{model_key(embeddings.model_name)}.npz"
 
 
 def soft_targets(passages: Sequence[dict], secondary: float = SECONDARY_SHARE) -> np.ndarray:

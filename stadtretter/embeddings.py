@@ -7,6 +7,7 @@ sentence-transformers is the second backend for deployments with stronger models
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -129,6 +130,11 @@ def _cuda_available() -> bool:
         return bool(torch.cuda.is_available())
     except Exception:  # torch missing or broken: CPU is the safe answer
         return False
+
+
+def model_key(model_name: str) -> str:
+    """A model name as cache files and folders spell it: "sentence-transformers:x/y" -> "sentence-transformers-x-y"."""
+    return re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
 
 
 class EmbeddingUnavailable(RuntimeError):

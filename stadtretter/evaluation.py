@@ -19,6 +19,7 @@ from retriever.models import Answer, Citation, SearchHit
 from retriever.phase_training import TrainingData, VectorCache, cache_path
 from retriever.phases import LABELS as PHASE_LABELS
 from stadtretter.benchmarks import EvalSet, Question
+from stadtretter.embeddings import model_key
 from stadtretter.services import Services
 from stadtretter.settings import Settings
 
@@ -32,9 +33,8 @@ def normalise(text: str) -> str:
 
 
 def eval_settings(base: Settings, eval_set: EvalSet, cache_root: Path) -> Settings:
-    model_key = re.sub(r"[^a-z0-9]+", "-", base.embedding.lower()).strip("-")
     return base.model_copy(update={
-        "data_dir": cache_root / f"{eval_set.name}-{model_key}",
+        "data_dir": cache_root / f"{eval_set.name}-{model_key(base.embedding)}",
         "corpus_dir": eval_set.corpus_dir,
         "chroma_url": None,
         "collection": "eval",
