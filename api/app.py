@@ -9,11 +9,11 @@ from fastapi import FastAPI
 
 from api.routers import ask, feedback, health, phases, search, sources, web
 from api.security import install_security
-from stadtretter import __version__
-from stadtretter.services import Services
-from stadtretter.embeddings import EmbeddingUnavailable
-from stadtretter.settings import Settings, get_settings
-from stadtretter.store import StoreError
+from core import __version__
+from services.container import Services
+from core.embeddings import EmbeddingUnavailable
+from core.settings import Settings, get_settings
+from core.store import StoreError
 
 logger = logging.getLogger("stadtretter")
 

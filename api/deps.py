@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from stadtretter.services import Services
-from stadtretter.settings import Settings
-from stadtretter.store import StoreError
+from services.container import Services
+from core.settings import Settings
+from core.store import StoreError
 
 
 def get_services(request: Request) -> Services:

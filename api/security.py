@@ -25,7 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 RATE_LIMIT_MESSAGE = "Zu viele Anfragen – bitte warten Sie einen Moment und versuchen Sie es dann erneut."
 FORBIDDEN_ORIGIN_MESSAGE = (

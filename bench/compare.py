@@ -48,8 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from stadtretter.embeddings import StadtretterEmbeddings, model_key  # noqa: E402
-from stadtretter.evaluation import doc_key  # noqa: E402
+from core.embeddings import StadtretterEmbeddings, model_key  # noqa: E402
+from services.evaluation import doc_key  # noqa: E402
 
 CACHE = REPO / ".eval-cache"
 SETS = ("gold", "xquad", "germanquad")
@@ -190,7 +190,7 @@ def score_run(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def load_set(name: str):  # noqa: ANN201
-    from stadtretter.benchmarks import load_germanquad, load_gold, load_xquad
+    from services.benchmarks import load_germanquad, load_gold, load_xquad
 
     if name == "gold":
         return load_gold()
@@ -199,9 +199,9 @@ def load_set(name: str):  # noqa: ANN201
 
 def our_services(eval_set: Any, embeddings: CachedEmbeddings, overrides: dict[str, Any] | None = None):  # noqa: ANN201
     """Services over the set's index built by our pipeline (cached data dir; only new chunks are embedded)."""
-    from stadtretter.evaluation import eval_settings
-    from stadtretter.services import Services
-    from stadtretter.settings import get_settings
+    from services.evaluation import eval_settings
+    from services.container import Services
+    from core.settings import get_settings
 
     settings = eval_settings(get_settings(), eval_set, CACHE)
     if overrides:
@@ -271,7 +271,7 @@ class NaivePipeline:
 def run_system(
     eval_set: Any, search: Callable[[str], list[tuple[str, dict[str, Any]]]], limit: int | None = None
 ) -> dict[str, float]:
-    from stadtretter.evaluation import normalise
+    from services.evaluation import normalise
 
     results = []
     questions = [q for q in eval_set.questions if q.answerable][:limit]
@@ -381,8 +381,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from stadtretter.embeddings import get_embeddings
-    from stadtretter.settings import get_settings
+    from core.embeddings import get_embeddings
+    from core.settings import get_settings
 
     base = get_embeddings(get_settings())
     timed = CachedEmbeddings(base, live_queries=not args.no_latency)  # passages cached, queries live (latency)

@@ -49,15 +49,15 @@ def free_port() -> int:
 
 def gold_data_dir() -> Path:
     """The gold index (as `stadtretter eval` builds it); built with the embedding cache if missing."""
-    from stadtretter.benchmarks import load_gold
-    from stadtretter.evaluation import eval_settings
-    from stadtretter.settings import get_settings
+    from services.benchmarks import load_gold
+    from services.evaluation import eval_settings
+    from core.settings import get_settings
 
     eval_set = load_gold()
     settings = eval_settings(get_settings(), eval_set, CACHE)
     if not (settings.data_dir / "chroma").exists():
         from bench.compare import CachedEmbeddings, our_services
-        from stadtretter.embeddings import get_embeddings
+        from core.embeddings import get_embeddings
 
         our_services(eval_set, CachedEmbeddings(get_embeddings(settings)))
     return settings.data_dir
@@ -166,7 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",") if c.strip()]
 
-    from stadtretter.benchmarks import load_gold
+    from services.benchmarks import load_gold
 
     questions = [q.question for q in load_gold().questions][: args.requests]
     data_dir = gold_data_dir()

@@ -26,18 +26,18 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # before bench/ (the script's own folder): bench/ingest.py must not shadow ingest/
+sys.path.insert(0, str(REPO))
 
 from ingest.models import Chunk, SourceDocument  # noqa: E402
 from retriever.models import CROSS_PHASE, Citation  # noqa: E402
-from stadtretter.benchmarks import load_gold, load_phase_passages  # noqa: E402
-from stadtretter.embeddings import model_key  # noqa: E402
-from stadtretter.evaluation import (  # noqa: E402 - metrics shared with `stadtretter eval` (and train_phase_classifier)
+from services.benchmarks import load_gold, load_phase_passages  # noqa: E402
+from core.embeddings import model_key  # noqa: E402
+from services.evaluation import (  # noqa: E402 - metrics shared with `stadtretter eval` (and train_phase_classifier)
     PHASE_LABELS as LABELS,
     accuracy,
     macro_f1,
 )
-from stadtretter.evaluation import phase_confusion as confusion  # noqa: E402
+from services.evaluation import phase_confusion as confusion  # noqa: E402
 
 CACHE = REPO / ".eval-cache" / "phase"
 ANSWERS_VERSION = 3  # bump when the cached answer fields or how answers are made change (3: evidence rerank)
@@ -51,8 +51,8 @@ def gold_services(embeddings: Any):  # noqa: ANN201
     """Services over an index of corpus/ built by the real pipeline without enrichers (phase tags are computed by
     the bench from the stored vectors, so they always reflect the current tagger)."""
     from ingest.pipeline import IngestPipeline
-    from stadtretter.services import Services
-    from stadtretter.settings import Settings
+    from services.container import Services
+    from core.settings import Settings
 
     settings = Settings(
         data_dir=CACHE / f"gold-{model_key(embeddings.model_name)}", corpus_dir=REPO / "corpus", chroma_url=None, collection="phase",
@@ -221,8 +221,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from retriever.phases import Lexicon, PhaseTagger, load_classifier, load_definitions, prompts_hash
-    from stadtretter.embeddings import get_embeddings
-    from stadtretter.settings import Settings
+    from core.embeddings import get_embeddings
+    from core.settings import Settings
     from retriever.phase_training import TrainingData, VectorCache, cache_path
 
     started = time.perf_counter()

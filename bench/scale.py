@@ -48,8 +48,8 @@ def base_chunks(embeddings: CachedEmbeddings) -> tuple[list, np.ndarray]:
     from ingest.chunking import Chunker
     from ingest.loaders import load_file
     from ingest.pipeline import discover
-    from stadtretter.benchmarks import load_gold, load_xquad
-    from stadtretter.settings import Settings
+    from services.benchmarks import load_gold, load_xquad
+    from core.settings import Settings
 
     chunks = []
     for eval_set in (load_gold(), load_xquad(CACHE)):
@@ -75,8 +75,8 @@ def _vary(text: str, rng: random.Random, vocabulary: list[str]) -> str:
 
 def build_store(size: int, chunks: list, vectors: np.ndarray, embeddings: CachedEmbeddings):  # noqa: ANN201
     """Services over a store of `size` chunks (built once, reused while its count matches)."""
-    from stadtretter.services import Services
-    from stadtretter.settings import Settings
+    from services.container import Services
+    from core.settings import Settings
 
     settings = Settings(data_dir=SCALE / f"n{size}-v2", corpus_dir=SCALE / "none", chroma_url=None, collection="scale")
     services = Services(settings, embeddings_override=embeddings)
@@ -227,9 +227,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from stadtretter.benchmarks import load_gold, load_xquad
-    from stadtretter.embeddings import get_embeddings
-    from stadtretter.settings import get_settings
+    from services.benchmarks import load_gold, load_xquad
+    from core.embeddings import get_embeddings
+    from core.settings import get_settings
 
     model = get_embeddings(get_settings())
     cached = CachedEmbeddings(model)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository before bench/ (bench/ingest.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.append(str(Path(__file__).resolve().parent))
 import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
 
@@ -33,12 +33,12 @@ from retriever.phase_training import (  # noqa: E402
     ITERATIONS, L2, SECONDARY_SHARE, TERMS_L2, TrainingData, VectorCache, cache_path, passages_hash,
 )
 from retriever.phases import CLASSIFIER_FILE, LABELS, prompts_hash, save_classifier  # noqa: E402
-from stadtretter.benchmarks import load_phase_passages  # noqa: E402
+from services.benchmarks import load_phase_passages  # noqa: E402
 
 
 def main() -> None:
-    from stadtretter.embeddings import get_embeddings
-    from stadtretter.settings import Settings
+    from core.embeddings import get_embeddings
+    from core.settings import Settings
 
     started = time.perf_counter()
     embeddings = get_embeddings(Settings())

@@ -18,9 +18,9 @@ from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file, source_id_for
 from ingest.models import Chunk, LoaderError, SourceDocument
 from ingest.registry import Registry, SourceRecord
-from stadtretter.embeddings import StadtretterEmbeddings
-from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore
+from core.embeddings import StadtretterEmbeddings
+from core.settings import Settings
+from core.store import ChunkStore
 
 IGNORE_FILE = ".stadtretterignore"
 # Bump when loaders, the chunker or the enrichers change their output, so that every file is re-processed once

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stadtretter.sqlite import connect
+from core.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (

@@ -16,9 +16,9 @@ from ingest.chunking import split_sentences
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
 from retriever.text import key_terms
-from stadtretter.embeddings import StadtretterEmbeddings
-from stadtretter.prompts import render
-from stadtretter.settings import SearchMode
+from core.embeddings import StadtretterEmbeddings
+from core.prompts import render
+from core.settings import SearchMode
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "abstention.json"
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")

@@ -30,9 +30,9 @@ from ingest.models import TYPE_LABELS_DE
 from retriever.answer import ExtractiveAnswerer, Sentence, _lead, _snippet, chunk_sentences, citation_for, locator_for
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
-from stadtretter.embeddings import StadtretterEmbeddings
-from stadtretter.prompts import render, template
-from stadtretter.settings import Settings
+from core.embeddings import StadtretterEmbeddings
+from core.prompts import render, template
+from core.settings import Settings
 
 logger = logging.getLogger("stadtretter.generation")
 

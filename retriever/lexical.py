@@ -32,7 +32,7 @@ import numpy as np
 
 from retriever.models import SearchFilters
 from retriever.text import Decompounder, content_words, stem_words
-from stadtretter.store import ChunkStore
+from core.store import ChunkStore
 
 FORMAT_VERSION = 2
 # BM25 and analysis parameters, chosen by measurement (bench/compare.py, bench/README.md).

@@ -20,7 +20,7 @@ from retriever.phases import (
     LABELS, Calibration, PhaseDefinition, PhaseTagger, load_definitions, prototype_texts, tagging_text, train_linear,
     train_terms,
 )
-from stadtretter.embeddings import model_key
+from core.embeddings import model_key
 
 SECONDARY_SHARE = 0.35  # soft target: 0.65 primary phase, 0.35 shared by the passage's other phases
 L2 = 0.3  # classifier ridge (measured: 0.1–1.0 change passages macro-F1 by < 0.005)

@@ -42,9 +42,9 @@ from retriever.generation import (
     stream_text,
 )
 from retriever.models import Answer, PhaseTag, SearchFilters
-from stadtretter.embeddings import EmbeddingUnavailable
-from stadtretter.settings import SearchMode
-from stadtretter.store import StoreError
+from core.embeddings import EmbeddingUnavailable
+from core.settings import SearchMode
+from core.store import StoreError
 
 logger = logging.getLogger("stadtretter.qa")
 

@@ -32,9 +32,9 @@ import numpy as np
 
 from retriever.lexical import LexicalIndex
 from retriever.models import SearchFilters, SearchHit
-from stadtretter.embeddings import StadtretterEmbeddings
-from stadtretter.settings import SearchMode
-from stadtretter.store import ChunkStore, StoredChunk
+from core.embeddings import StadtretterEmbeddings
+from core.settings import SearchMode
+from core.store import ChunkStore, StoredChunk
 
 
 def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:

@@ -1,3 +1,1 @@
-"""Stadtretter Wissens-Chat: shared core (settings, embeddings, store, CLI)."""
-
-__version__ = "0.1.0"
+"""The `stadtretter` command line: the top floor beside api/."""

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.pipeline import IngestReport
-from stadtretter.embeddings import EmbeddingUnavailable
-from stadtretter.services import Services
-from stadtretter.settings import Settings, get_settings
-from stadtretter.store import StoreError
+from core.embeddings import EmbeddingUnavailable
+from services.container import Services
+from core.settings import Settings, get_settings
+from core.store import StoreError
 
 app = typer.Typer(help="Stadtretter Wissens-Chat: Quellen einlesen, suchen, Fragen beantworten.", no_args_is_help=True, add_completion=False)
 console = Console()

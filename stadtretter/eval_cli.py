@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stadtretter.benchmarks import REPO, load_germanquad, load_gold, load_phase_passages, load_xquad
-from stadtretter.evaluation import Report, eval_settings, evaluate, phase_passage_report
-from stadtretter.services import Services
-from stadtretter.settings import get_settings
+from services.benchmarks import REPO, load_germanquad, load_gold, load_phase_passages, load_xquad
+from services.evaluation import Report, eval_settings, evaluate, phase_passage_report
+from services.container import Services
+from core.settings import get_settings
 
 console = Console(stderr=True)
 BENCHMARKS = {"xquad": load_xquad, "germanquad": load_germanquad}

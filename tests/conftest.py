@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 pytest_plugins = ["tests.llm_fake"]  # the fake OpenAI-compatible server and its corpus, for every suite
 

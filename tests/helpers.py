@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stadtretter.embeddings import StadtretterEmbeddings
+from core.embeddings import StadtretterEmbeddings
 
 
 class HashEmbeddings(StadtretterEmbeddings):

@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from retriever.answer import AbstentionRule
 from retriever.lexical import LexicalIndex
-from stadtretter.services import Services
-from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore
+from services.container import Services
+from core.settings import Settings
+from core.store import ChunkStore
 from tests.helpers import HashEmbeddings
 
 

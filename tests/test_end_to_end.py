@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.loaders import load_file
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from services.container import Services
+from core.settings import Settings
 
 pytestmark = pytest.mark.model
 
@@ -115,7 +115,7 @@ def test_second_ingest_embeds_nothing(services: Services) -> None:
 
 def test_cli_ask_json_has_the_api_shape(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     from stadtretter import cli
-    from stadtretter.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("STADTRETTER_DATA_DIR", str(services.settings.data_dir))
     monkeypatch.setenv("STADTRETTER_CORPUS_DIR", str(services.settings.corpus_dir))
@@ -139,7 +139,7 @@ def test_cli_ask_json_has_the_api_shape(services: Services, monkeypatch: pytest.
 
 def test_cli_chat_answers_a_follow_up_with_sources(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     from stadtretter import cli
-    from stadtretter.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("STADTRETTER_DATA_DIR", str(services.settings.data_dir))
     monkeypatch.setenv("STADTRETTER_CORPUS_DIR", str(services.settings.corpus_dir))

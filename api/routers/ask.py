@@ -12,9 +12,9 @@ from sse_starlette import EventSourceResponse
 from api.deps import ServicesDep, store_unavailable
 from api.schemas import AskRequest, AskResponse, CitationOut
 from retriever.qa import ERROR_MESSAGE
-from stadtretter.embeddings import EmbeddingUnavailable
-from stadtretter.services import Services
-from stadtretter.store import StoreError
+from core.embeddings import EmbeddingUnavailable
+from services.container import Services
+from core.store import StoreError
 
 logger = logging.getLogger("stadtretter.api")
 

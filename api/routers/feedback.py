@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from api.deps import SettingsDep
 from api.security import same_origin
 from api.web_schemas import FeedbackCitation, FeedbackItem, FeedbackList, FeedbackRequest, FeedbackSaved
-from stadtretter.sqlite import connect
+from core.sqlite import connect
 
 router = APIRouter(prefix="/v1", tags=["Feedback"])
 

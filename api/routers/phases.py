@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, store_unavailable
 from retriever.phases import LABELS, load_definitions
-from stadtretter.services import Services
-from stadtretter.store import StoreError
+from services.container import Services
+from core.store import StoreError
 
 router = APIRouter(prefix="/v1", tags=["Phasen"])
 

@@ -4,7 +4,7 @@ from api.deps import ServicesDep, store_unavailable
 from api.schemas import SearchRequest, SearchResponse, SearchResult, SourceInfo
 from retriever.answer import locator_for
 from retriever.models import SearchHit
-from stadtretter.store import StoreError
+from core.store import StoreError
 
 router = APIRouter(prefix="/v1", tags=["Suche"])
 

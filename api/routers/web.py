@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from api.deps import ServicesDep, SettingsDep
 from ingest.registry import SourceRecord
-from stadtretter.services import Services
-from stadtretter.store import StoreError
+from services.container import Services
+from core.store import StoreError
 
 router = APIRouter(tags=["Web-Chat"], include_in_schema=False)
 

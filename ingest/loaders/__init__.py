@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ingest.loaders.common import ParsedFile, build_document, read_text_file, source_id_for
 from ingest.models import LoaderError, SourceDocument
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 __all__ = ["SUPPORTED_SUFFIXES", "LoaderError", "load_file", "source_id_for"]
 

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from services.container import Services
+from core.settings import Settings
 from tests.helpers import HashEmbeddings
 
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from stadtretter.store import StoreError
+from core.store import StoreError
 from tests.llm_fake import (
     FakeLLM,
     Reply,

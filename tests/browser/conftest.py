@@ -285,8 +285,8 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from api.app import create_app
     from retriever.answer import AbstentionRule
-    from stadtretter.services import Services
-    from stadtretter.settings import Settings
+    from services.container import Services
+    from core.settings import Settings
     from tests.helpers import HashEmbeddings
 
     base = tmp_path_factory.mktemp("browser")

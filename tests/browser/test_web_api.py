@@ -15,8 +15,8 @@ ALLOWED = "https://akademie.example"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     from api.app import create_app
-    from stadtretter.services import Services
-    from stadtretter.settings import Settings
+    from services.container import Services
+    from core.settings import Settings
     from tests.helpers import HashEmbeddings
 
     base = tmp_path_factory.mktemp("webapi")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from stadtretter import cli
 from stadtretter.eval_cli import print_report
-from stadtretter.evaluation import Report
+from services.evaluation import Report
 
 
 def test_report_prints_german_labels_counts_and_confusion(capsys: pytest.CaptureFixture[str]) -> None:

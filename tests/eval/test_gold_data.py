@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import load_file
-from stadtretter.benchmarks import load_gold, load_phase_passages
-from stadtretter.evaluation import normalise
-from stadtretter.settings import Settings
+from services.benchmarks import load_gold, load_phase_passages
+from services.evaluation import normalise
+from core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "corpus"
@@ -78,7 +78,7 @@ def _words(text: str) -> str:
 
 def test_a_passage_gets_the_section_it_starts_in() -> None:
     from ingest.models import Block
-    from stadtretter.benchmarks import _section_of
+    from services.benchmarks import _section_of
 
     blocks = [
         Block("Einleitung ohne Überschrift.", None),

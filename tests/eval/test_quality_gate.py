@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from stadtretter.benchmarks import load_gold, load_phase_passages
-from stadtretter.evaluation import eval_settings, evaluate, phase_passage_report
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from services.benchmarks import load_gold, load_phase_passages
+from services.evaluation import eval_settings, evaluate, phase_passage_report
+from services.container import Services
+from core.settings import Settings
 
 # Embedding the gold corpus (~800 chunks) takes ~3 minutes on 2 quiet cores; allow for a busy machine.
 pytestmark = [pytest.mark.model, pytest.mark.timeout(2400)]

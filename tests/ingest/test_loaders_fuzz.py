@@ -10,7 +10,7 @@ import pytest
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 SAMPLES = {
     ".md": "---\ntitle: T\n---\n# T\n\n## A\n\n- x\n- [y](z)\n\n```\nc\n```\n",

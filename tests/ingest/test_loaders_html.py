@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.loaders import load_file
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 PAGE = """<!doctype html>
 <html lang="de">

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.loaders import load_file
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 ARTICLE = """---
 title: Leerstand als Chance
@@ -131,7 +131,7 @@ def test_front_matter_only_is_no_text(tmp_path: Path, settings: Settings) -> Non
 
 def test_gender_star_is_text_not_emphasis(tmp_path) -> None:  # noqa: ANN001
     from ingest.loaders import load_file
-    from stadtretter.settings import Settings
+    from core.settings import Settings
 
     path = tmp_path / "gender.md"
     path.write_text("# T\n\nDie Besucher*innen und die Händler*innen wurden befragt, *wirklich* alle.\n", encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 from ingest.loaders import load_file, source_id_for
 from ingest.loaders.common import normalize_date, normalize_ekt
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 MD = """---
 title: Titel aus dem Kopf

@@ -13,7 +13,7 @@ from pypdf import PdfReader, PdfWriter
 from ingest.loaders import load_file
 from ingest.loaders.pdf import Line, build_parsed, join_hyphenated, remove_headers_footers
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 BODY = 11
 LINE_H = 5.0  # mm, about 1.3 x the body font size

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.chunking import Chunker
 from ingest.loaders import load_file
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "realworld" / "ulm_smart_city"
 pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="real-world documents not available")

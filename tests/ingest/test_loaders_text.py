@@ -8,7 +8,7 @@ import pytest
 
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture

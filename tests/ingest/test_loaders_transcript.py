@@ -9,7 +9,7 @@ import pytest
 from ingest.loaders import load_file
 from ingest.loaders.transcript import split_speaker
 from ingest.models import LoaderError
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 VTT = """WEBVTT
 

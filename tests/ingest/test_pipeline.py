@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ingest.registry import Registry
-from stadtretter.services import Services
-from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore, EmbeddingMismatch
+from services.container import Services
+from core.settings import Settings
+from core.store import ChunkStore, EmbeddingMismatch
 from tests.helpers import HashEmbeddings
 
 

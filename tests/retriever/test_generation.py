@@ -17,7 +17,7 @@ from retriever.generation import (
     verify_citations,
 )
 from retriever.models import SearchHit
-from stadtretter.settings import Settings
+from core.settings import Settings
 from tests.llm_fake import (
     CHUNKS,
     STRICT,

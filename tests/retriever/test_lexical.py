@@ -11,8 +11,8 @@ import pytest
 from retriever.lexical import LexicalIndex
 from retriever.models import SearchFilters
 from retriever.text import Decompounder, analyze, content_words, fold, words
-from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore
+from core.settings import Settings
+from core.store import ChunkStore
 from tests.helpers import HashEmbeddings
 
 # --------------------------------------------------------------------------------------------------------------

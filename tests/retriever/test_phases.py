@@ -14,9 +14,9 @@ from api.app import create_app
 from ingest.models import Chunk, SourceDocument
 from retriever.models import CROSS_PHASE, Citation, SearchFilters
 from retriever.phases import LABELS, Calibration, Lexicon, PhaseTagger, load_classifier, save_classifier, train_terms
-from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from core.embeddings import StadtretterEmbeddings, get_embeddings
+from services.container import Services
+from core.settings import Settings
 from tests.helpers import HashEmbeddings
 
 EVALUATION = (
@@ -305,7 +305,7 @@ def test_phase_counts_come_from_the_lexical_index_or_else_from_chroma(
 
 
 def test_passage_report_is_cross_validated_by_document(tmp_path: Path, embeddings: StadtretterEmbeddings) -> None:
-    from stadtretter.evaluation import phase_passage_report
+    from services.evaluation import phase_passage_report
 
     services = Services(Settings(data_dir=tmp_path / "data"), embeddings_override=embeddings)
     passages = [

@@ -8,8 +8,8 @@ import pytest
 
 from retriever.langchain_retriever import StadtretterRetriever
 from retriever.models import SearchFilters
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from services.container import Services
+from core.settings import Settings
 from tests.helpers import HashEmbeddings
 
 

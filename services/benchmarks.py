@@ -113,7 +113,7 @@ def load_phase_passages(corpus_dir: Path = REPO / "corpus") -> list[dict]:
     for path in sorted(PHASE_DIR.glob("*.jsonl")):
         rows.extend(_read_jsonl(path))
     from ingest.loaders import LoaderError, load_file
-    from stadtretter.settings import Settings
+    from core.settings import Settings
 
     settings = Settings()
     documents: dict[str, object] = {}

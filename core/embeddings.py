@@ -16,7 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from threadpoolctl import ThreadpoolController
 
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 # A busy-waiting OpenMP pool steals the other core from concurrent requests (measured: one query 330 ms
 # instead of 6 ms). Must be set before the engine's libgomp is loaded.

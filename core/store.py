@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import chromadb
 import numpy as np
 
-from stadtretter.settings import Settings
+from core.settings import Settings
 
 Metadata = dict[str, Any]
 

@@ -15,9 +15,9 @@ from retriever.answer import ExtractiveAnswerer
 from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.search import SearchService
-from stadtretter.embeddings import StadtretterEmbeddings, get_embeddings
-from stadtretter.settings import Settings
-from stadtretter.store import ChunkStore, make_client
+from core.embeddings import StadtretterEmbeddings, get_embeddings
+from core.settings import Settings
+from core.store import ChunkStore, make_client
 
 
 @dataclass

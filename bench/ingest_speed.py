@@ -1,7 +1,7 @@
 """Ingestion throughput against the raw embedding throughput of the same chunks, and peak memory at 10k chunks.
 
-    .venv/bin/python bench/ingest.py                       # 300 real chunks for throughput, 10k for memory
-    .venv/bin/python bench/ingest.py --chunks 1000 --rss-chunks 10000 --json
+    .venv/bin/python bench/ingest_speed.py                       # 300 real chunks for throughput, 10k for memory
+    .venv/bin/python bench/ingest_speed.py --chunks 1000 --rss-chunks 10000 --json
 
 Throughput (each measurement in its own child process, so peak RSS is its own):
 - raw: `E5().passage()` over the chunks' embed texts in batches of `embed_batch_size`, with the same OpenMP thread
@@ -56,7 +56,7 @@ def make_corpus(directory: Path, chunks: int, chunk_chars: int, per_file: int = 
     returns the chunk count."""
     from ingest.chunking import Chunker
     from ingest.loaders import load_file
-    from stadtretter.settings import Settings
+    from core.settings import Settings
 
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -90,7 +90,7 @@ class StandInEmbeddings:
     """Hash vectors with the model's name and dimension (for the memory run only)."""
 
     def __init__(self, model_name: str, dimension: int) -> None:
-        from stadtretter.embeddings import StadtretterEmbeddings
+        from core.embeddings import StadtretterEmbeddings
 
         class _Impl(StadtretterEmbeddings):
             def embed_passages(self, texts):  # noqa: ANN001, ANN202
@@ -113,8 +113,8 @@ def child_raw(corpus: Path) -> dict:
     from ingest.chunking import Chunker
     from ingest.loaders import load_file
     from ingest.pipeline import discover
-    from stadtretter.embeddings import _omp_threads
-    from stadtretter.settings import get_settings
+    from core.embeddings import _omp_threads
+    from core.settings import get_settings
 
     settings = get_settings().model_copy(update={"corpus_dir": corpus})
     chunker = Chunker(settings.chunk_chars, settings.transcript_chunk_seconds)
@@ -133,14 +133,14 @@ def child_raw(corpus: Path) -> dict:
 
 
 def child_pipeline(corpus: Path, data_dir: Path, stand_in: bool) -> dict:
-    from stadtretter.services import Services
-    from stadtretter.settings import get_settings
+    from services.container import Services
+    from core.settings import get_settings
 
     shutil.rmtree(data_dir, ignore_errors=True)
     settings = get_settings().model_copy(update={"corpus_dir": corpus, "data_dir": data_dir, "chroma_url": None})
     override = None
     if stand_in:
-        from stadtretter.embeddings import get_embeddings
+        from core.embeddings import get_embeddings
 
         real = get_embeddings(settings)
         real.embed_passages(["Aufwärmen"] * settings.embed_batch_size)  # the real model in memory, buffers used
@@ -187,7 +187,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from stadtretter.settings import get_settings
+    from core.settings import get_settings
 
     settings = get_settings()
     corpus = WORK / "corpus-throughput"

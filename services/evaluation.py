@@ -18,10 +18,10 @@ from typing import Any
 from retriever.models import Answer, Citation, SearchHit
 from retriever.phase_training import TrainingData, VectorCache, cache_path
 from retriever.phases import LABELS as PHASE_LABELS
-from stadtretter.benchmarks import EvalSet, Question
-from stadtretter.embeddings import model_key
-from stadtretter.services import Services
-from stadtretter.settings import Settings
+from services.benchmarks import EvalSet, Question
+from core.embeddings import model_key
+from services.container import Services
+from core.settings import Settings
 
 CUTOFFS = (1, 3, 5, 10)
 
