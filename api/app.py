@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routers import ask, feedback, health, phases, search, sources, web
+from api.routers import ask, feedback, health, phases, search, sources, vocabulary, web
 from api.security import install_security
 from core import __version__
 from services.container import Services
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
-    for module in (ask, search, sources, phases, health, feedback, web):
+    for module in (ask, search, sources, phases, vocabulary, health, feedback, web):
         app.include_router(module.router)
     install_security(app, settings or services.settings)
     return app
