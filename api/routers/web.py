@@ -1,69 +1,92 @@
 """The web chat: the page, its static assets, the widget script and the source view (`/quellen/...`).
 
-Everything a participant reads is German. The source view is rendered on the server from the store's chunks, so it
-shows exactly the text the answers cite.
+Assets are package data (api/static, served by Starlette's StaticFiles); the page, the widget script and the source
+view are Jinja2 templates (api/templates, autoescaped). Everything a participant reads is German. The page and the
+widget get the vocabulary (core/vocabulary.py) embedded, so labels and phase colours exist only on the server. The
+source view is rendered from the store's chunks, so it shows exactly the text the answers cite.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
+import os
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from api.deps import ServicesDep, SettingsDep
-from ingest.registry import SourceRecord
-from services.container import Services
+from core import vocabulary
 from core.store import StoreError
+from ingest.registry import SourceRecord
+from retriever.answer import format_time
+from services.container import Services
 
 router = APIRouter(tags=["Web-Chat"], include_in_schema=False)
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-STATIC_TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".json": "application/json",
-}
+# `api` is a regular package on disk (editable or wheel install), so its data folder is a real directory.
+STATIC_DIR = Path(str(files("api") / "static"))
+JAVASCRIPT = "text/javascript; charset=utf-8"
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 # Source pages may show the PDF viewer of the browser for the original file (object-src 'self' not needed: link only).
 SOURCE_CSP = PAGE_CSP
+NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+# Public, secret-free code: any page may load the widget and its UI modules. The API itself stays restricted to
+# settings.allowed_origins (api/security.py).
+PUBLIC_CODE = {**NO_CACHE, "Access-Control-Allow-Origin": "*"}
 
-TYPE_LABELS = {"article": "Artikel", "webtalk": "WebTalk", "course": "Kursmaterial"}
-PHASE_LABELS = {"E": "Evaluation", "K": "Konzeption", "T": "Transformation", "übergreifend": "übergreifend"}
-
-# Inline SVG icons (same drawings as web/icons.js), decorative: the text label next to them carries the meaning.
-_SVG = '<svg class="sr-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">{}</svg>'  # noqa: E501
-TYPE_ICONS = {
-    "article": _SVG.format('<path d="M14 3H6a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V9z"/><path d="M14 3v6h6"/><path d="M8 13h8M8 17h5"/>'),  # noqa: E501
-    "webtalk": _SVG.format('<rect x="3" y="5" width="13" height="14" rx="2"/><path d="m16 10 5-3v10l-5-3z"/>'),
-    "course": _SVG.format('<path d="M2 9.5 12 5l10 4.5-10 4.5z"/><path d="M6 11.5V16c0 1.5 2.7 3 6 3s6-1.5 6-3v-4.5"/>'),
-}
+templates = Jinja2Templates(
+    env=Environment(
+        loader=PackageLoader("api", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+templates.env.globals.update(
+    vocabulary=vocabulary.as_dict(),
+    type_label=vocabulary.type_label,
+    phase_label=vocabulary.phase_label,
+    phases=vocabulary.PHASES,
+)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Page, assets, widget
 
 
-def _file(path: Path, media_type: str, cors: bool = False, csp: str | None = None) -> FileResponse:
-    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if cors:
-        # Public, secret-free code: any page may load the widget and its UI modules. The API itself stays
-        # restricted to settings.allowed_origins (api/security.py).
-        headers["Access-Control-Allow-Origin"] = "*"
-    if csp:
-        headers["Content-Security-Policy"] = csp
-    return FileResponse(path, media_type=media_type, headers=headers)
+class PublicAssets(StaticFiles):
+    """The chat's ES modules and stylesheet; the widget imports them from other origins, hence the CORS header."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:  # fmt: skip
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PUBLIC_CODE)
+        return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            if exc.status_code == 404:
+                raise HTTPException(status_code=404, detail="Datei nicht gefunden") from exc
+            raise
+
+
+router.mount("/static", PublicAssets(directory=STATIC_DIR), name="static")
 
 
 def page_csp(allowed_origins: list[str]) -> str:
@@ -73,22 +96,14 @@ def page_csp(allowed_origins: list[str]) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(settings: SettingsDep) -> FileResponse:
-    return _file(WEB_DIR / "index.html", "text/html; charset=utf-8", csp=page_csp(list(settings.allowed_origins)))
+def index(request: Request, settings: SettingsDep) -> Response:
+    headers = {**NO_CACHE, "Content-Security-Policy": page_csp(list(settings.allowed_origins))}
+    return templates.TemplateResponse(request, "index.html", headers=headers)
 
 
 @router.get("/widget.js")
-def widget() -> FileResponse:
-    return _file(WEB_DIR / "widget.js", STATIC_TYPES[".js"], cors=True)
-
-
-@router.get("/static/{name:path}")
-def static(name: str) -> FileResponse:
-    root = WEB_DIR.resolve()
-    path = (root / name).resolve()
-    if root not in path.parents or path.suffix not in STATIC_TYPES or not path.is_file():
-        raise HTTPException(status_code=404, detail="Datei nicht gefunden")
-    return _file(path, STATIC_TYPES[path.suffix], cors=True)
+def widget(request: Request) -> Response:
+    return templates.TemplateResponse(request, "widget.js", headers=PUBLIC_CODE, media_type=JAVASCRIPT)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -131,15 +146,28 @@ def source_file(source_id: str, services: ServicesDep) -> Response:
 # Source view
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+@dataclass
+class TranscriptLine:
+    text: str
+    speaker: str | None = None
+    time: str | None = None
+    target: bool = False
 
 
-def format_time(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+@dataclass
+class Passage:
+    """One chunk of the source in reading order, with the headings that open before it."""
+
+    chunk_id: str
+    target: bool
+    page: int | None = None  # "Seite n" heading (PDFs)
+    section: str | None = None
+    paragraphs: list[str] = field(default_factory=list)
+    # Transcript cue: start second, "mm:ss–mm:ss", speakers and the lines with their own time stamps.
+    start: int | None = None
+    time_range: str | None = None
+    speakers: str | None = None
+    lines: list[TranscriptLine] = field(default_factory=list)
 
 
 def format_date(value: str | None) -> str | None:
@@ -148,71 +176,32 @@ def format_date(value: str | None) -> str | None:
     return value
 
 
-def phase_badge(phase: str | None) -> str:
-    if not phase:
-        return ""
-    key = phase if phase in ("E", "K", "T") else "X"
-    label = PHASE_LABELS.get(phase, phase)
-    letter = f'<span class="sr-phase-letter" aria-hidden="true">{_e(phase)}</span> ' if key != "X" else ""
-    return f'<span class="sr-phase sr-phase-{key}">{letter}<span>EKT-Phase: {_e(label)}</span></span>'
+def paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    document = f"""<!doctype html>
-<html lang="de">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)} – Stadtretter Wissens-Chat</title>
-<link rel="stylesheet" href="/static/styles.css">
-<script type="module" src="/static/quelle.js"></script>
-</head>
-<body class="sr-page">
-<div class="sr-app sr-source-page">
-{body}
-</div>
-</body>
-</html>"""
-    headers = {"Content-Security-Policy": SOURCE_CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
-    return HTMLResponse(document, status_code=status, headers=headers)
-
-
-def _message_page(title: str, message: str, status: int) -> HTMLResponse:
-    body = f"""<header class="sr-source-header"><a class="sr-back" href="/">← Zurück zum Wissens-Chat</a>
-<h1>{_e(title)}</h1></header>
-<main id="inhalt"><p class="sr-notice">{_e(message)}</p></main>"""
-    return _page(title, body, status)
-
-
-def _paragraphs(text: str) -> str:
-    parts = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "".join(f"<p>{_e(p)}</p>" for p in parts)
-
-
-def _transcript_lines(text: str, meta: dict[str, Any], t: float | None = None) -> str:
-    cues = []
+def transcript_lines(text: str, meta: dict[str, Any], t: float | None = None) -> list[TranscriptLine]:
+    """Lines of a cue; `t` (seconds) marks the line spoken at that time."""
     try:
         cues = json.loads(meta.get("cues") or "[]")
     except (TypeError, ValueError):
         cues = []
     lines = []
     for index, line in enumerate(l for l in text.split("\n") if l.strip()):
-        speaker, sep, rest = line.partition(": ")
-        stamp, attrs = "", ""
+        item = TranscriptLine(text=line)
         if index < len(cues) and cues[index]:
             start = float(cues[index][0])
             end = float(cues[index][1]) if len(cues[index]) > 1 else start
-            stamp = f'<span class="sr-line-time">{format_time(start)}</span> '
-            if t is not None and start <= t <= end:
-                attrs = ' class="sr-line-target"'
+            item.time = format_time(start)
+            item.target = t is not None and start <= t <= end
+        speaker, sep, rest = line.partition(": ")
         if sep and 1 < len(speaker) <= 60:
-            lines.append(f'<p{attrs}>{stamp}<strong class="sr-speaker">{_e(speaker)}:</strong> {_e(rest)}</p>')
-        else:
-            lines.append(f"<p{attrs}>{stamp}{_e(line)}</p>")
-    return "".join(lines)
+            item.speaker, item.text = speaker, rest
+        lines.append(item)
+    return lines
 
 
-def _target_chunk(chunks: list, chunk: str | None, t: float | None) -> str | None:
+def target_chunk(chunks: list, chunk: str | None, t: float | None) -> str | None:
     if chunk and any(c.id == chunk for c in chunks):
         return chunk
     if t is not None:
@@ -228,88 +217,69 @@ def _target_chunk(chunks: list, chunk: str | None, t: float | None) -> str | Non
     return None
 
 
-def render_source(services: Services, record: SourceRecord, chunk: str | None, t: float | None) -> HTMLResponse:
-    chunks = services.store.get_where({"source_id": record.source_id})
-    chunks.sort(key=lambda c: int(c.metadata.get("chunk_index", 0)))
-    target = _target_chunk(chunks, chunk, t)
-    source_type = record.type or (chunks[0].metadata.get("type") if chunks else "") or ""
-    is_transcript = source_type == "webtalk" or (chunks and all(c.metadata.get("start") is not None for c in chunks))
-    file_path = original_file(record, services.settings.corpus_dir)
-    is_pdf = bool(file_path and file_path.suffix.lower() == ".pdf")
-    file_url = f"/quellen/{quote(record.source_id)}/datei"
-
-    meta_parts = []
-    if source_type:
-        meta_parts.append(f'<span class="sr-type">{TYPE_ICONS.get(source_type, "")}'
-                          f"<span>{_e(TYPE_LABELS.get(source_type, source_type))}</span></span>")  # fmt: skip
-    if record.date:
-        meta_parts.append(f'<span><span class="sr-visually-hidden">Datum: </span>{_e(format_date(record.date))}</span>')
-    if record.author:
-        meta_parts.append(f"<span>{_e(record.author)}</span>")
-    if record.phase:
-        meta_parts.append(phase_badge(record.phase))
-    links = []
-    if record.url:
-        label = "Aufzeichnung öffnen" if source_type == "webtalk" else "Original auf der Website öffnen"
-        links.append(f'<a href="{_e(record.url)}" rel="noopener noreferrer">{label}</a>')
-    if is_pdf:
-        links.append(f'<a href="{file_url}">Original-PDF öffnen</a>')
-
-    parts: list[str] = []
+def passages(chunks: list, target: str | None, is_pdf: bool, is_transcript: bool, t: float | None) -> list[Passage]:
+    result = []
     section = page = None
     for c in chunks:
         meta = c.metadata
+        passage = Passage(chunk_id=c.id, target=c.id == target)
         if is_pdf and meta.get("page") is not None and meta.get("page") != page:
             page = meta.get("page")
-            parts.append(f'<h2 class="sr-page-heading" id="seite-{int(page)}">Seite {int(page)} '
-                         f'<a class="sr-small-link" href="{file_url}#page={int(page)}">im PDF öffnen</a></h2>')  # fmt: skip
+            passage.page = int(page)
             section = None
         if meta.get("section") and meta.get("section") != section:
-            section = meta.get("section")
-            level = "h3" if is_pdf else "h2"
-            parts.append(f'<{level} class="sr-section-heading">{_e(section)}</{level}>')
-        is_target = c.id == target
-        attrs = ' id="stelle" tabindex="-1" data-target="1" aria-label="Zitierte Stelle"' if is_target else ""
-        cls = "sr-chunk is-target" if is_target else "sr-chunk"
+            section = passage.section = meta.get("section")
         if is_transcript and meta.get("start") is not None:
             start = float(meta["start"])
-            end = float(meta.get("end", start))
-            anchor = f"t-{int(start)}"
-            stamp = (f'<a class="sr-time" href="?t={int(start)}" id="{anchor}">{format_time(start)}–{format_time(end)}</a>'
-                     f'{" · " + _e(meta["speakers"]) if meta.get("speakers") else ""}')  # fmt: skip
-            body = _transcript_lines(c.text, meta, t if is_target else None)
-            parts.append(f'<section class="{cls} sr-cue"{attrs} data-chunk="{_e(c.id)}"><p class="sr-cue-time">{stamp}</p>{body}</section>')
+            passage.start = int(start)
+            passage.time_range = f"{format_time(start)}–{format_time(float(meta.get('end', start)))}"
+            passage.speakers = meta.get("speakers") or None
+            passage.lines = transcript_lines(c.text, meta, t if passage.target else None)
         else:
-            parts.append(f'<section class="{cls}"{attrs} data-chunk="{_e(c.id)}">{_paragraphs(c.text)}</section>')
-    if not parts:
-        parts.append('<p class="sr-notice">Zu dieser Quelle ist kein Text gespeichert.</p>')
+            passage.paragraphs = paragraphs(c.text)
+        result.append(passage)
+    return result
 
-    target_note = ""
-    if target:
-        where = "Die zitierte Stelle ist farbig markiert."
-        target_note = (f'<p class="sr-target-note">{where} <a href="#stelle">Zur zitierten Stelle springen</a></p>')
-    kind = "Transkript" if is_transcript else "Volltext"
-    body = f"""<a class="sr-skip" href="#inhalt">Zum Inhalt springen</a>
-<header class="sr-source-header">
-<a class="sr-back" href="/">← Zurück zum Wissens-Chat</a>
-<h1>{_e(record.title or record.source_id)}</h1>
-<p class="sr-source-meta">{' <span aria-hidden="true">·</span> '.join(meta_parts)}</p>
-{f'<p class="sr-source-links">{" ".join(links)}</p>' if links else ""}
-{target_note}
-</header>
-<main id="inhalt" tabindex="-1" aria-label="{kind}">
-{''.join(parts)}
-</main>"""
-    return _page(record.title or record.source_id, body)
+
+def source_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    headers = {**NO_CACHE, "Content-Security-Policy": SOURCE_CSP}
+    return templates.TemplateResponse(request, template, context, status_code=status, headers=headers)
+
+
+def message_page(request: Request, title: str, message: str, status: int) -> Response:
+    return source_page(request, "source_message.html", {"title": title, "message": message}, status)
+
+
+def render_source(request: Request, services: Services, record: SourceRecord, chunk: str | None,
+                  t: float | None) -> Response:  # fmt: skip
+    chunks = services.store.get_where({"source_id": record.source_id})
+    chunks.sort(key=lambda c: int(c.metadata.get("chunk_index", 0)))
+    target = target_chunk(chunks, chunk, t)
+    source_type = record.type or (chunks[0].metadata.get("type") if chunks else "") or ""
+    is_transcript = source_type == "webtalk" or bool(chunks and all(c.metadata.get("start") is not None for c in chunks))
+    file_path = original_file(record, services.settings.corpus_dir)
+    is_pdf = bool(file_path and file_path.suffix.lower() == ".pdf")
+    context = {
+        "title": record.title or record.source_id,
+        "record": record,
+        "date": format_date(record.date),
+        "source_type": source_type,
+        "is_pdf": is_pdf,
+        "is_transcript": is_transcript,
+        "has_target": target is not None,
+        "passages": passages(chunks, target, is_pdf, is_transcript, t),
+    }
+    return source_page(request, "source.html", context)
 
 
 @router.get("/quellen/{source_id}", response_class=HTMLResponse)
 def source_view(
+    request: Request,
     source_id: str,
     services: ServicesDep,
     chunk: Annotated[str | None, Query(max_length=200)] = None,
     t: Annotated[str | None, Query(max_length=20)] = None,
-) -> HTMLResponse:
+) -> Response:
     seconds = None
     if t:
         try:
@@ -320,9 +290,9 @@ def source_view(
             seconds = None
     record = services.registry.get(source_id)
     if record is None or record.status != "ok":
-        return _message_page("Quelle nicht gefunden",
-                             "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt.", 404)  # fmt: skip
+        return message_page(request, "Quelle nicht gefunden",
+                            "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt.", 404)  # fmt: skip
     try:
-        return render_source(services, record, chunk, seconds)
+        return render_source(request, services, record, chunk, seconds)
     except StoreError as exc:
-        return _message_page("Quelle gerade nicht verfügbar", str(exc), 503)
+        return message_page(request, "Quelle gerade nicht verfügbar", str(exc), 503)

@@ -8,12 +8,15 @@
  * other site the browser refuses the requests and the panel shows a German message.
  *
  * Why a Shadow DOM and not an iframe to /?embed=1: the chat is rendered by the very same module as the chat page
- * (static/app.js) inside an open shadow root attached to one host element. Host-page CSS cannot select anything in
+ * (/static/app.js) inside an open shadow root attached to one host element. Host-page CSS cannot select anything in
  * there, and the root container resets inherited properties (`all: initial`), so the page's fonts and colours
  * cannot leak in either. Compared with an iframe there is no second document to size, no postMessage plumbing,
  * focus moves naturally between page and panel, and the panel can go full-screen on phones. The API calls are
  * real cross-origin requests, so the server's origin allow-list (CORS) is what decides where the widget works.
  * No secrets are involved: the widget only uses the public ask and feedback endpoints.
+ *
+ * The server renders this script with its vocabulary (source types, EKT phases, labels, colours) embedded, so the
+ * chat needs no extra request for it, and pages whose origin is not allowed still get the full interface.
  */
 (function () {
   "use strict";
@@ -22,6 +25,7 @@
   window.__stadtretterWidget = true;
 
   var base = new URL(script.src, window.location.href).origin;
+  var vocabulary = {{ vocabulary | tojson }};
   var title = script.getAttribute("data-title") || "Stadtretter Wissens-Chat";
   var chatIcon =
     '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" ' +
@@ -85,6 +89,7 @@
         .then(function (module) {
           module.mountChat(mountPoint, {
             apiBase: base,
+            vocabulary: vocabulary,
             compact: true,
             title: title,
             storageKey: "stadtretter-widget:v1:" + base,
