@@ -1,9 +1,5 @@
 // Pure formatting helpers of the chat: escaping, answer rendering with [n] markers, source links, Markdown export.
 
-export const TYPE_LABELS = { article: "Artikel", webtalk: "WebTalk", course: "Kursmaterial" };
-export const PHASE_LABELS = { E: "Evaluation", K: "Konzeption", T: "Transformation" };
-export const CROSS_PHASE = "übergreifend";
-
 export function escapeHTML(value) {
   return String(value ?? "")
     .replace(/&/g, "&amp;")
@@ -25,14 +21,6 @@ export function formatTime(seconds) {
   const s = total % 60;
   const pad = (n) => String(n).padStart(2, "0");
   return h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
-}
-
-export function phaseKey(phase) {
-  return phase === "E" || phase === "K" || phase === "T" ? phase : "X";
-}
-
-export function phaseLabel(phase) {
-  return PHASE_LABELS[phase] || (phase ? CROSS_PHASE : "");
 }
 
 /** Only http(s) links from the corpus are rendered as links (no javascript: or data: URLs). */
@@ -106,7 +94,7 @@ export function renderAnswerHTML(text, markerHTML) {
 }
 
 /** The answer with its sources as Markdown (for "Antwort kopieren"). Links are absolute. */
-export function answerMarkdown(message, pageUrl) {
+export function answerMarkdown(message, pageUrl, vocabulary) {
   const absolute = (href) => {
     try {
       return new URL(href, pageUrl).href;
@@ -126,7 +114,7 @@ export function answerMarkdown(message, pageUrl) {
     for (const c of citations) {
       const link = citationLinks(c, message.base || "")[0];
       const title = link ? `[${c.title}](${absolute(link.href)})` : c.title;
-      const details = [TYPE_LABELS[c.type] || c.type, c.locator, formatDate(c.date)].filter(Boolean).join(", ");
+      const details = [vocabulary.typeLabel(c.type), c.locator, formatDate(c.date)].filter(Boolean).join(", ");
       lines.push(`- [${c.n}] ${title}${details ? ` – ${details}` : ""}`);
     }
   }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.security import RATE_LIMIT_MESSAGE, SlidingWindowLimiter
+from core import vocabulary
+from ingest.registry import SourceRecord
 
 ALLOWED = "https://akademie.example"
 
@@ -113,3 +116,50 @@ def test_unknown_source(client: TestClient) -> None:
     page = client.get("/quellen/gibt-es-nicht")
     assert page.status_code == 404 and "Quelle nicht gefunden" in page.text and 'lang="de"' in page.text
     assert client.get("/quellen/gibt-es-nicht/datei").status_code == 404
+
+
+def embedded_json(text: str, start: str, end: str) -> dict:
+    return json.loads(text.split(start, 1)[1].split(end, 1)[0])
+
+
+def test_vocabulary_is_embedded(client: TestClient) -> None:
+    page = client.get("/").text
+    assert embedded_json(page, '<script type="application/json" id="sr-vocabulary">', "</script>") == vocabulary.as_dict()
+    widget = client.get("/widget.js").text
+    assert embedded_json(widget, "var vocabulary = ", ";\n") == vocabulary.as_dict()
+    # The chat's modules have no copies of the labels.
+    labels = [item["label"] for group in ("types", "phases") for item in vocabulary.as_dict()[group]]
+    for asset in ("app.js", "views.js", "message-views.js", "format.js", "vocabulary.js"):
+        code = client.get(f"/static/{asset}").text
+        assert not [label for label in labels if f'"{label}"' in code or f"'{label}'" in code], asset
+
+
+def test_assets_are_public_code(client: TestClient) -> None:
+    for asset in ("app.js", "state.js", "api.js", "views.js", "feedback.js", "vocabulary.js", "styles.css"):
+        response = client.get(f"/static/{asset}")
+        assert response.status_code == 200, asset
+        assert response.headers["access-control-allow-origin"] == "*"  # the widget imports them cross-origin
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-cache"
+        expected = "text/css" if asset.endswith(".css") else "text/javascript"
+        assert response.headers["content-type"].startswith(expected), asset
+    assert client.get("/static/gibt-es-nicht.js").json() == {"detail": "Datei nicht gefunden"}
+
+
+def test_source_template_escapes_and_labels() -> None:
+    from api.routers.web import Passage, TranscriptLine, templates
+
+    record = SourceRecord(source_id="q-1", path="x.md", file_hash="h", title='<script>alert("x")</script>',
+                          author="A & B", phase=vocabulary.CROSS_PHASE, url='https://example.org/?a=1&b="2"')  # fmt: skip
+    passage = Passage(chunk_id="c1", target=True, section="<b>Teil</b>", start=5, time_range="00:05–00:09",
+                      lines=[TranscriptLine("<i>Hallo</i>", speaker="Ina", time="00:05", target=True)])  # fmt: skip
+    html = templates.get_template("source.html").render(
+        title=record.title, record=record, date="01.02.2024", source_type="webtalk", is_pdf=False,
+        is_transcript=True, has_target=True, passages=[passage],
+    )  # fmt: skip
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "A &amp; B" in html and "&lt;b&gt;Teil&lt;/b&gt;" in html and "&lt;i&gt;Hallo&lt;/i&gt;" in html
+    assert 'href="https://example.org/?a=1&amp;b=&#34;2&#34;"' in html
+    # The cross-phase badge: no letter, the vocabulary's label.
+    assert '<span class="sr-phase sr-phase-X"><span>EKT-Phase: Phasenübergreifend</span></span>' in html
+    assert '<span class="sr-line-time">00:05</span> <strong class="sr-speaker">Ina:</strong>' in html
