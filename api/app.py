@@ -7,13 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import API_PREFIX
+from api.errors import install_error_handlers
 from api.routers import ask, feedback, health, phases, search, sources, vocabulary, web
 from api.security import install_security
 from core import __version__
-from services.container import Services
 from core.embeddings import EmbeddingUnavailable
 from core.settings import Settings, get_settings
 from core.store import StoreError
+from services.container import Services
 
 logger = logging.getLogger("stadtretter")
 
@@ -39,7 +41,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
-    for module in (ask, search, sources, phases, vocabulary, health, feedback, web):
-        app.include_router(module.router)
+    for module in (ask, search, sources, phases, vocabulary, feedback):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.include_router(web.router)
+    install_error_handlers(app)
     install_security(app, settings or services.settings)
     return app

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
-from services.container import Services
 from core.settings import Settings
-from core.store import StoreError
+from services.container import Services
 
 
 def get_services(request: Request) -> Services:
@@ -21,7 +20,3 @@ def get_settings_dep(request: Request) -> Settings:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-
-
-def store_unavailable(exc: StoreError) -> HTTPException:
-    return HTTPException(status_code=503, detail=str(exc))

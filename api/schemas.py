@@ -6,16 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from core.vocabulary import Phase, SearchMode, SourceType
 from retriever.models import SearchFilters
-
-SourceTypeName = Literal["article", "webtalk", "course"]
-PhaseName = Literal["E", "K", "T"]
-Mode = Literal["hybrid", "dense", "lexical"]
+from services.presenters import SourceInfo
 
 
 class Filters(BaseModel):
-    type: list[SourceTypeName] = Field(default_factory=list, description="Quellentypen")
-    phase: list[PhaseName] = Field(default_factory=list, description="EKT-Phasen")
+    type: list[SourceType] = Field(default_factory=list, description="Quellentypen")
+    phase: list[Phase] = Field(default_factory=list, description="EKT-Phasen")
     date_from: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     date_to: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
@@ -28,26 +26,11 @@ class Filters(BaseModel):
         return SearchFilters(types=list(self.type), phases=list(self.phase), date_from=self.date_from, date_to=self.date_to)
 
 
-class SourceInfo(BaseModel):
-    source_id: str
-    title: str
-    type: str
-    url: str | None = None
-    date: str | None = None
-    locator: str | None = None
-    page: int | None = None
-    start: float | None = None
-    end: float | None = None
-    section: str | None = None
-    phase: str | None = None
-    phase_scores: dict[str, float] = Field(default_factory=dict)
-
-
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=8, ge=1, le=50)
     filters: Filters | None = None
-    mode: Mode | None = None
+    mode: SearchMode | None = None
     rerank: bool = Field(
         default=False,
         description="Die ersten Treffer nach ihrem besten Satz ordnen, wie in Antworten (genauer, beim ersten Mal langsamer).",
@@ -75,7 +58,7 @@ class HistoryMessage(BaseModel):
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     filters: Filters | None = None
-    mode: Mode | None = None
+    mode: SearchMode | None = None
     history: list[HistoryMessage] = Field(default_factory=list, max_length=40)
     conversation_id: str | None = Field(default=None, max_length=64)
     stream: bool = False

@@ -25,6 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import API_PREFIX
 from core.settings import Settings
 
 RATE_LIMIT_MESSAGE = "Zu viele Anfragen – bitte warten Sie einen Moment und versuchen Sie es dann erneut."
@@ -32,7 +33,7 @@ FORBIDDEN_ORIGIN_MESSAGE = (
     "Anfragen von dieser Website sind für den Wissens-Chat nicht freigegeben. "
     "Bitte wenden Sie sich an die Stadtretter-Akademie, wenn der Chat hier eingebunden werden soll."
 )
-RATE_LIMITED_PREFIX = "/v1/ask"
+RATE_LIMITED_PREFIX = f"{API_PREFIX}/ask"
 WINDOW_SECONDS = 60.0
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

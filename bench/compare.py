@@ -208,7 +208,7 @@ def our_services(eval_set: Any, embeddings: CachedEmbeddings, overrides: dict[st
         settings = settings.model_copy(update=overrides)
         suffix = f"c{settings.chunk_chars}-t{settings.transcript_chunk_seconds:g}"
         settings = settings.model_copy(update={"data_dir": Path(f"{settings.data_dir}-{suffix}")})
-    services = Services(settings, embeddings_override=embeddings)
+    services = Services(settings, embeddings=embeddings)
     report = services.pipeline().run([eval_set.corpus_dir], prune=True)
     for failed in report.failed:
         print(f"  nicht eingelesen: {failed.path}: {failed.reason}", file=sys.stderr)

@@ -145,7 +145,7 @@ def child_pipeline(corpus: Path, data_dir: Path, stand_in: bool) -> dict:
         real = get_embeddings(settings)
         real.embed_passages(["Aufwärmen"] * settings.embed_batch_size)  # the real model in memory, buffers used
         override = StandInEmbeddings(real.model_name, real.dimension).impl
-    services = Services(settings, embeddings_override=override)
+    services = Services(settings, embeddings=override)
     if not stand_in:
         services.embeddings.embed_passages(["Aufwärmen"])
     started = time.perf_counter()

@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ingest.models import Chunk, SourceDocument  # noqa: E402
-from retriever.models import CROSS_PHASE, Citation  # noqa: E402
+from core.vocabulary import CROSS_PHASE, PHASE_KEYS, PHASES  # noqa: E402
+from retriever.models import Citation  # noqa: E402
 from services.benchmarks import load_gold, load_phase_passages  # noqa: E402
 from core.embeddings import model_key  # noqa: E402
 from services.evaluation import (  # noqa: E402 - metrics shared with `stadtretter eval` (and train_phase_classifier)
-    PHASE_LABELS as LABELS,
     accuracy,
     macro_f1,
 )
@@ -57,7 +57,7 @@ def gold_services(embeddings: Any):  # noqa: ANN201
     settings = Settings(
         data_dir=CACHE / f"gold-{model_key(embeddings.model_name)}", corpus_dir=REPO / "corpus", chroma_url=None, collection="phase",
     )
-    services = Services(settings, embeddings_override=embeddings)
+    services = Services(settings, embeddings=embeddings)
     pipeline = IngestPipeline(
         settings, embeddings, services.store, services.registry, enrichers=[], listeners=[services.lexical]
     )
@@ -120,9 +120,9 @@ def gold_answers(services: Any, refresh: bool = False) -> dict[str, dict]:
 def print_confusion(title: str, table: dict[str, dict[str, int]]) -> None:
     short = {CROSS_PHASE: "Ü"}
     print(f"\n{title} (Zeile: Gold, Spalte: erkannt)")
-    print("        " + "".join(f"{short.get(p, p):>6}" for p in LABELS))
-    for g in LABELS:
-        print(f"{short.get(g, g):>6}  " + "".join(f"{table.get(g, {}).get(p, 0):>6}" for p in LABELS))
+    print("        " + "".join(f"{short.get(p, p):>6}" for p in PHASE_KEYS))
+    for g in PHASE_KEYS:
+        print(f"{short.get(g, g):>6}  " + "".join(f"{table.get(g, {}).get(p, 0):>6}" for p in PHASE_KEYS))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def _citation(cited: dict, metadata: dict) -> Citation:
         n=int(cited["n"]), source_id=str(metadata.get("source_id", "")), title=str(metadata.get("title", "")),
         type=str(metadata.get("type", "")), url=None, locator="", snippet=cited.get("snippet", ""),
         score=float(cited["score"]), chunk_id=cited["chunk_id"], phase=metadata.get("phase"),
-        phase_scores={p: float(metadata[f"phase_{p}"]) for p in ("E", "K", "T") if f"phase_{p}" in metadata},
+        phase_scores={p: float(metadata[f"phase_{p}"]) for p in PHASES if f"phase_{p}" in metadata},
     )
 
 

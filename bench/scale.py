@@ -33,14 +33,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.compare import CACHE, CachedEmbeddings, load_line  # noqa: E402
+from core.vocabulary import PHASES, SOURCE_TYPES as TYPES  # noqa: E402
 
 SCALE = CACHE / "scale"
-TYPES = ("article", "webtalk", "course")
 # Per-dimension noise of a copy's vector: cosine to its original ~0.79, like a different chunk on the same topic.
 # (With much less noise the ~100 copies of a chunk form tight clusters that HNSW links only among themselves: the
 # graph falls apart and kNN returns fewer results than asked, which real corpora do not do.)
 NOISE = 0.04
-PHASES = ("E", "K", "T")
 
 
 def base_chunks(embeddings: CachedEmbeddings) -> tuple[list, np.ndarray]:
@@ -79,11 +78,11 @@ def build_store(size: int, chunks: list, vectors: np.ndarray, embeddings: Cached
     from core.settings import Settings
 
     settings = Settings(data_dir=SCALE / f"n{size}-v2", corpus_dir=SCALE / "none", chroma_url=None, collection="scale")
-    services = Services(settings, embeddings_override=embeddings)
+    services = Services(settings, embeddings=embeddings)
     store = services.store
     if store.count() != size:
         store.drop()
-        services.__dict__.pop("store", None)
+        services.reset()
         store = services.store
         rng = random.Random(size)
         nrng = np.random.default_rng(size)
@@ -195,16 +194,13 @@ def sync_costs(services) -> dict[str, float]:  # noqa: ANN001
 def phase_counts(services, rounds: int = 5) -> dict[str, float]:  # noqa: ANN001
     """GET /v1/phases' chunk counts per phase: from the lexical index (the endpoint's path when the index is in step
     with the store) and from Chroma (one ids-only metadata query per phase, the fallback), median of `rounds`."""
-    from api.routers.phases import _chunk_counts
     from retriever.lexical import LexicalIndex
+    from services.catalogue import PhaseCatalogue
 
-    lexical = [timed(_chunk_counts, services) for _ in range(rounds)]
-    synced = services.lexical
-    services.__dict__["lexical"] = LexicalIndex(services.settings.data_dir / "lexical-none")  # never synced
-    try:
-        chroma = [timed(_chunk_counts, services) for _ in range(rounds)]
-    finally:
-        services.__dict__["lexical"] = synced
+    lexical = [timed(services.catalogue.chunk_counts) for _ in range(rounds)]
+    never_synced = LexicalIndex(services.settings.data_dir / "lexical-none")
+    fallback = PhaseCatalogue(services.store, services.registry, never_synced)
+    chroma = [timed(fallback.chunk_counts) for _ in range(rounds)]
     return {"lexical_ms": statistics.median(lexical), "chroma_ms": statistics.median(chroma)}
 
 

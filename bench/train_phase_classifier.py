@@ -32,7 +32,8 @@ import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
 from retriever.phase_training import (  # noqa: E402
     ITERATIONS, L2, SECONDARY_SHARE, TERMS_L2, TrainingData, VectorCache, cache_path, passages_hash,
 )
-from retriever.phases import CLASSIFIER_FILE, LABELS, prompts_hash, save_classifier  # noqa: E402
+from core.vocabulary import PHASE_KEYS  # noqa: E402
+from retriever.phases import CLASSIFIER_FILE, prompts_hash, save_classifier  # noqa: E402
 from services.benchmarks import load_phase_passages  # noqa: E402
 
 
@@ -50,11 +51,11 @@ def main() -> None:
         ("classifier", lambda models, index: models.classifier.logits(data.x[index])),
         ("terms", lambda models, index: models.terms.logits([data.texts[i] for i in index])),
     ):
-        logits = np.zeros((len(data.passages), len(LABELS)))
+        logits = np.zeros((len(data.passages), len(PHASE_KEYS)))
         for document, models in folds.items():
             index = np.flatnonzero(data.groups == document)
             logits[index] = logits_of(models, index)
-        predicted = [LABELS[i] for i in logits.argmax(axis=1)]
+        predicted = [PHASE_KEYS[i] for i in logits.argmax(axis=1)]
         cv[name] = {"macro_f1": round(phase_eval.macro_f1(gold, predicted), 4),
                     "accuracy": round(phase_eval.accuracy(gold, predicted), 4)}
         print(f"{'Klassifikator' if name == 'classifier' else 'Begriffsmodell'} allein, Kreuzvalidierung je Dokument "
@@ -66,7 +67,7 @@ def main() -> None:
     calibration.meta = {
         "model_name": embeddings.model_name,
         "dimension": int(embeddings.dimension),
-        "labels": list(LABELS),
+        "labels": list(PHASE_KEYS),
         "prompts_hash": prompts_hash(),
         "passages": len(data.passages),
         "passages_hash": passages_hash(data.passages),

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from threadpoolctl import ThreadpoolController
 
 from core.settings import Settings
+from core.vocabulary import SECTION_SEP
 
 # A busy-waiting OpenMP pool steals the other core from concurrent requests (measured: one query 330 ms
 # instead of 6 ms). Must be set before the engine's libgomp is loaded.
@@ -135,6 +136,13 @@ def _cuda_available() -> bool:
 def model_key(model_name: str) -> str:
     """A model name as cache files and folders spell it: "sentence-transformers:x/y" -> "sentence-transformers-x-y"."""
     return re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
+
+
+def embedding_text(title: str, section: str | None, text: str) -> str:
+    """What is embedded for a chunk: its heading path (title › section) above the text. The phase classifier is
+    trained on its labelled passages in this same form (bench/train_phase_classifier.py)."""
+    heading = f"{title}{SECTION_SEP}{section}" if section else title
+    return f"{heading}\n{text}"
 
 
 class EmbeddingUnavailable(RuntimeError):

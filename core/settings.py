@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
-SearchMode = Literal["hybrid", "dense", "lexical"]
+from core.vocabulary import SearchMode
 
 
 class Settings(BaseSettings):

@@ -140,6 +140,10 @@ class ChunkStore:
         result = self.collection.get(ids=list(ids), include=["embeddings"])
         return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(result["ids"], result["embeddings"])}
 
+    def count_where(self, where: Metadata) -> int:
+        """Chunks whose metadata match `where` (an ids-only query: no texts, no vectors are read)."""
+        return len(self.collection.get(where=where, include=[])["ids"])
+
     def get_where(self, where: Metadata) -> list[StoredChunk]:
         result = self.collection.get(where=where, include=["documents", "metadatas"])
         return [StoredChunk(cid, doc or "", meta or {}) for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"])]

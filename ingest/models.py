@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-SourceType = Literal["article", "webtalk", "course"]
-SOURCE_TYPES: tuple[SourceType, ...] = ("article", "webtalk", "course")
-TYPE_LABELS_DE: dict[str, str] = {"article": "Artikel", "webtalk": "WebTalk", "course": "Kursmaterial"}
+from core.vocabulary import SourceType
 
 
 class LoaderError(Exception):

@@ -69,6 +69,10 @@ class Registry:
             rows = db.execute("SELECT * FROM sources ORDER BY type, date DESC, title").fetchall()
         return [_record(row) for row in rows]
 
+    def ingested(self) -> list[SourceRecord]:
+        """The documents that were ingested successfully (what users can search and cite)."""
+        return [record for record in self.all() if record.status == "ok"]
+
     def mark_replacing(self, source_id: str, path: str) -> None:
         with self._connect() as db:
             db.execute(

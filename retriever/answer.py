@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import split_sentences
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
 from retriever.text import key_terms
 from core.embeddings import StadtretterEmbeddings
 from core.prompts import render
-from core.settings import SearchMode
+from core.sentences import split_sentences
+from core.vocabulary import PHASES, SearchMode
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "abstention.json"
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -115,7 +115,7 @@ def citation_for(n: int, hit: SearchHit, snippet: str, cue: tuple[float, float] 
         date=meta.get("date"),
         chunk_id=hit.chunk_id,
         phase=meta.get("phase"),
-        phase_scores={p: float(meta[f"phase_{p}"]) for p in ("E", "K", "T") if f"phase_{p}" in meta},
+        phase_scores={p: float(meta[f"phase_{p}"]) for p in PHASES if f"phase_{p}" in meta},
     )
 
 

@@ -26,17 +26,16 @@ from langchain_core.prompts import (
     SystemMessagePromptTemplate,
 )
 
-from ingest.models import TYPE_LABELS_DE
 from retriever.answer import ExtractiveAnswerer, Sentence, _lead, _snippet, chunk_sentences, citation_for, locator_for
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
 from core.embeddings import StadtretterEmbeddings
 from core.prompts import render, template
 from core.settings import Settings
+from core.vocabulary import PHASE_LABELS, TYPE_LABELS
 
 logger = logging.getLogger("stadtretter.generation")
 
-PHASE_LABELS_DE = {"E": "Evaluation", "K": "Konzeption", "T": "Transformation", "übergreifend": "übergreifend"}
 HISTORY_MESSAGES = 6  # the last n history messages go to the model
 HISTORY_MESSAGE_CHARS = 1200
 
@@ -168,11 +167,11 @@ def _open_tag(n: int, hit: SearchHit) -> str:
     attributes = {
         "nr": n,
         "titel": meta.get("title") or "ohne Titel",
-        "typ": TYPE_LABELS_DE.get(str(meta.get("type", "")), str(meta.get("type", "")) or "unbekannt"),
+        "typ": TYPE_LABELS.get(str(meta.get("type", "")), str(meta.get("type", "")) or "unbekannt"),
         "fundstelle": locator_for(meta),
     }
     if meta.get("phase"):
-        attributes["phase"] = PHASE_LABELS_DE.get(str(meta["phase"]), str(meta["phase"]))
+        attributes["phase"] = PHASE_LABELS.get(str(meta["phase"]), str(meta["phase"]))
     if meta.get("date"):
         attributes["datum"] = meta["date"]
     return "<quelle " + " ".join(f'{key}="{_attribute(value)}"' for key, value in attributes.items()) + ">"

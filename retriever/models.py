@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
-
-Phase = Literal["E", "K", "T"]
-PHASES: tuple[Phase, ...] = ("E", "K", "T")
-CROSS_PHASE = "übergreifend"
+from typing import Any
 
 
 @dataclass

@@ -2,7 +2,7 @@
 document. bench/train_phase_classifier.py stores the result in retriever/calibration/phase_classifier.npz;
 bench/phase_eval.py and `stadtretter eval` report the cross-validated figures.
 
-A passage is embedded as ingestion embeds a chunk (title › section above the text, ingest.chunking.embedding_text)
+A passage is embedded as ingestion embeds a chunk (title › section above the text, core.embeddings.embedding_text)
 and read with its section, as the tagger reads a chunk: the models learn the form they later tag.
 """
 
@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.chunking import embedding_text
 from retriever.phases import (
-    LABELS, Calibration, PhaseDefinition, PhaseTagger, load_definitions, prototype_texts, tagging_text, train_linear,
+    Calibration, PhaseDefinition, PhaseTagger, load_definitions, prototype_texts, tagging_text, train_linear,
     train_terms,
 )
-from core.embeddings import model_key
+from core.embeddings import embedding_text, model_key
+from core.vocabulary import PHASE_KEYS
 
 SECONDARY_SHARE = 0.35  # soft target: 0.65 primary phase, 0.35 shared by the passage's other phases
 L2 = 0.3  # classifier ridge (measured: 0.1–1.0 change passages macro-F1 by < 0.005)
@@ -82,12 +82,12 @@ def cache_path(directory: Path, embeddings: Any) -> Path:
 
 
 def soft_targets(passages: Sequence[dict], secondary: float = SECONDARY_SHARE) -> np.ndarray:
-    targets = np.zeros((len(passages), len(LABELS)))
+    targets = np.zeros((len(passages), len(PHASE_KEYS)))
     for row, passage in zip(targets, passages):
-        others = [p for p in passage.get("phases", []) if p != passage["primary"] and p in LABELS]
-        row[LABELS.index(passage["primary"])] = 1.0 - (secondary if others else 0.0)
+        others = [p for p in passage.get("phases", []) if p != passage["primary"] and p in PHASE_KEYS]
+        row[PHASE_KEYS.index(passage["primary"])] = 1.0 - (secondary if others else 0.0)
         for phase in others:
-            row[LABELS.index(phase)] += secondary / len(others)
+            row[PHASE_KEYS.index(phase)] += secondary / len(others)
     return targets
 
 
@@ -112,7 +112,7 @@ class TrainingData:
         passage_texts, passage_labels, question_texts, question_labels = prototype_texts(definitions or load_definitions())
         self.proto_passages = vectors.passages(passage_texts)
         self.proto_questions = vectors.queries(question_texts)
-        eye = np.eye(len(LABELS))
+        eye = np.eye(len(PHASE_KEYS))
         self.proto_x = np.vstack([self.proto_passages, self.proto_questions])
         self.proto_targets = np.vstack([eye[passage_labels], eye[question_labels]])
         self.proto_texts = passage_texts  # the term model learns from prototype passages, not questions

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from retriever.models import CROSS_PHASE, PHASES, Citation, PhaseTag
+from core.vocabulary import CROSS_PHASE, PHASE_DATIVE, PHASE_KEYS, PHASE_LABELS, PHASES
+from retriever.models import Citation, PhaseTag
 from retriever.text import analyze, fold
 
 logger = logging.getLogger("stadtretter.phases")
@@ -51,11 +52,8 @@ PROMPTS_DIR = REPO / "prompts" / "phases"
 LEXICON_FILE = PROMPTS_DIR / "lexicon.yml"
 CLASSIFIER_FILE = Path(__file__).resolve().parent / "calibration" / "phase_classifier.npz"
 
-LABELS: tuple[str, ...] = (*PHASES, CROSS_PHASE)  # column order of every distribution
 PHASE_FILES = {"E": "E.md", "K": "K.md", "T": "T.md", CROSS_PHASE: "uebergreifend.md"}
-LABELS_DE = {"E": "Evaluation", "K": "Konzeption", "T": "Transformation", CROSS_PHASE: "Phasenübergreifend"}
-_TO_THE = {"E": "zur Evaluation", "K": "zur Konzeption", "T": "zur Transformation"}
-_CROSS = LABELS.index(CROSS_PHASE)
+_CROSS = PHASE_KEYS.index(CROSS_PHASE)
 _RAW_TOKEN = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿß]+(?:[-–][0-9A-Za-zÀ-ÖØ-öø-ÿß]+)*")
 
 Cues = dict[str, list[tuple[str, float]]]  # phase -> [(cue term as it stands in the text, weight)], best first
@@ -110,9 +108,9 @@ def load_definitions(directory: Path = PROMPTS_DIR) -> dict[str, PhaseDefinition
 
 
 def prototype_texts(definitions: dict[str, PhaseDefinition]) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """Prototype passages and questions with their label indices, in LABELS order."""
-    passages = [(text, i) for i, p in enumerate(LABELS) for text in definitions[p].examples]
-    questions = [(text, i) for i, p in enumerate(LABELS) for text in definitions[p].questions]
+    """Prototype passages and questions with their label indices, in PHASE_KEYS order."""
+    passages = [(text, i) for i, p in enumerate(PHASE_KEYS) for text in definitions[p].examples]
+    questions = [(text, i) for i, p in enumerate(PHASE_KEYS) for text in definitions[p].questions]
     return (
         [t for t, _ in passages], np.array([i for _, i in passages], dtype=np.int64),
         [t for t, _ in questions], np.array([i for _, i in questions], dtype=np.int64),
@@ -167,7 +165,7 @@ class Lexicon:
         terms: list[Term] = []
         for key, entries in data.items():
             phase = CROSS_PHASE if fold(str(key)) in ("ubergreifend", "x") else str(key).upper()
-            if phase not in LABELS:
+            if phase not in PHASE_KEYS:
                 raise ValueError(f"{path}: unbekannte Phase „{key}“ (erlaubt: E, K, T, übergreifend)")
             for surface, weight in (entries or {}).items():
                 surface = str(surface)
@@ -195,7 +193,7 @@ class Lexicon:
         return found
 
     def match(self, text: str) -> tuple[np.ndarray, Cues]:
-        """Cue mass per phase (LABELS order) and the cue terms found, as they stand in the text."""
+        """Cue mass per phase (PHASE_KEYS order) and the cue terms found, as they stand in the text."""
         stems: list[str] = []
         surfaces: list[str] = []
         for raw in _RAW_TOKEN.findall(unicodedata.normalize("NFC", text)):
@@ -203,11 +201,11 @@ class Lexicon:
                 for stem in _analyze_word(part):
                     stems.append(stem)
                     surfaces.append(part)
-        mass = np.zeros(len(LABELS))
+        mass = np.zeros(len(PHASE_KEYS))
         cues: dict[str, dict[str, float]] = {}
         for stem, surface in zip(stems, surfaces):
             for phase, term in self._token_terms(stem).items():
-                mass[LABELS.index(phase)] += term.weight
+                mass[PHASE_KEYS.index(phase)] += term.weight
                 # a verb or adjective of the lexicon stays lower case even at the start of a sentence
                 shown = surface.lower() if term.surface[:1].islower() else surface
                 seen = cues.setdefault(phase, {})
@@ -216,7 +214,7 @@ class Lexicon:
             n = len(term.stems)
             for start in range(len(stems) - n + 1):
                 if tuple(stems[start : start + n]) == term.stems:
-                    mass[LABELS.index(term.phase)] += term.weight
+                    mass[PHASE_KEYS.index(term.phase)] += term.weight
                     seen = cues.setdefault(term.phase, {})
                     seen[term.surface] = seen.get(term.surface, 0.0) + term.weight
         return mass, {p: sorted(found.items(), key=lambda kv: -kv[1]) for p, found in cues.items()}
@@ -310,7 +308,7 @@ def train_linear(x: np.ndarray, y: np.ndarray, l2: float = 0.3, iterations: int 
     """Multinomial logistic regression by full-batch gradient descent (Nesterov momentum), class-balanced.
     `y` holds label indices or soft targets (rows summing to 1, e.g. 0.65 primary phase, 0.35 secondary).
     The fixed number of iterations acts as early stopping; `l2` is a light ridge penalty. ~0.2 s for 400 rows."""
-    n_labels = len(LABELS)
+    n_labels = len(PHASE_KEYS)
     x = np.asarray(x, dtype=np.float64)
     targets = np.eye(n_labels)[y] if np.asarray(y).ndim == 1 else np.asarray(y, dtype=np.float64)
     mean = x.mean(axis=0)
@@ -500,7 +498,7 @@ class PhaseTagger:
             self._prototypes = (_normalise(pv), passage_labels, _normalise(qv), question_labels)
         return self._prototypes
 
-    # --- the signals (rows: texts, columns: LABELS) ----------------------------------------------------------
+    # --- the signals (rows: texts, columns: PHASE_KEYS) ----------------------------------------------------------
     def proto_logits(self, vectors: np.ndarray, questions: bool = False) -> np.ndarray:
         pv, pl, qv, ql = self.prototypes()
         vectors = _normalise(vectors)
@@ -510,8 +508,8 @@ class PhaseTagger:
         return scores / self.config.proto_temperature
 
     def _top_k(self, sims: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        out = np.full((sims.shape[0], len(LABELS)), -1.0)
-        for index in range(len(LABELS)):
+        out = np.full((sims.shape[0], len(PHASE_KEYS)), -1.0)
+        for index in range(len(PHASE_KEYS)):
             column = sims[:, labels == index]
             if column.shape[1]:
                 k = min(self.config.proto_top_k, column.shape[1])
@@ -526,7 +524,7 @@ class PhaseTagger:
             logits[_CROSS] += self.config.lexicon_cross_bias
             rows.append(logits)
             cues.append(found)
-        return np.array(rows, dtype=np.float64).reshape(len(texts), len(LABELS)), cues
+        return np.array(rows, dtype=np.float64).reshape(len(texts), len(PHASE_KEYS)), cues
 
     def classifier_logits(self, vectors: np.ndarray) -> np.ndarray | None:
         return None if self.classifier is None else self.classifier.logits(vectors)
@@ -539,11 +537,11 @@ class PhaseTagger:
         prior: Sequence[str] = (),
         methods: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, list[Cues]]:
-        """Pooled distribution over LABELS per text, and each text's cue terms. `methods` is for the ablation."""
+        """Pooled distribution over PHASE_KEYS per text, and each text's cue terms. `methods` is for the ablation."""
         config = self.config
         methods = self.methods if methods is None else methods
         lexicon, cues = self.lexicon_logits(texts)
-        total = np.zeros((len(texts), len(LABELS)))
+        total = np.zeros((len(texts), len(PHASE_KEYS)))
         if "lexicon" in methods:
             total += config.lexicon_weight * log_softmax(lexicon)
         if "terms" in methods and self.terms is not None:
@@ -557,7 +555,7 @@ class PhaseTagger:
                 total += config.classifier_weight * log_softmax(classifier)
         for phase in prior:
             if phase in PHASES:
-                total[:, LABELS.index(phase)] += config.prior_strength
+                total[:, PHASE_KEYS.index(phase)] += config.prior_strength
         return softmax(total), cues
 
     # --- public API -----------------------------------------------------------------------------------------
@@ -568,7 +566,7 @@ class PhaseTagger:
             return {}
         prior = [p for p in (getattr(doc, "ekt", None) or []) if p in PHASES]
         texts = [_chunk_text(chunk) for chunk in chunks]
-        dist = np.zeros((len(chunks), len(LABELS)))
+        dist = np.zeros((len(chunks), len(PHASE_KEYS)))
         with_vector = [i for i, chunk in enumerate(chunks) if vectors.get(chunk.id) is not None]
         without = [i for i in range(len(chunks)) if i not in set(with_vector)]
         if with_vector:
@@ -636,7 +634,7 @@ class PhaseTagger:
 
     def _tag(self, dist: np.ndarray, cues: Cues) -> PhaseTag:
         phase = self.primary(dist)
-        return PhaseTag(phase, LABELS_DE[phase], self.explain(phase, cues), _scores(dist))
+        return PhaseTag(phase, PHASE_LABELS[phase], self.explain(phase, cues), _scores(dist))
 
     def explain(self, phase: str, cues: Cues) -> str:
         """One German line naming up to three of the strongest cue terms found for the phase (nouns read as the
@@ -653,7 +651,7 @@ class PhaseTagger:
             if reason:
                 return f"Phasenübergreifend: {reason} – keine einzelne Phase der EKT-Methode."
             return "Phasenübergreifend: Der Text lässt sich keiner einzelnen Phase der EKT-Methode zuordnen."
-        return f"Das gehört {_TO_THE[phase]}: {reason or 'Der Text ähnelt Beispielen für ' + self.definitions[phase].cue}."
+        return f"Das gehört {PHASE_DATIVE[phase]}: {reason or 'Der Text ähnelt Beispielen für ' + self.definitions[phase].cue}."
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -680,7 +678,7 @@ def _primary(dist: np.ndarray, dominance: float = 0.0) -> str:
     best = int(np.argmax(dist))
     if best != _CROSS and dist[best] < dominance:
         return CROSS_PHASE
-    return LABELS[best]
+    return PHASE_KEYS[best]
 
 
 def _scores(dist: np.ndarray) -> dict[str, float]:
@@ -707,9 +705,9 @@ def _citation_distribution(citation: Citation) -> np.ndarray | None:
         row = np.clip(np.array([float(scores[p]) for p in PHASES] + [0.0]), 0.0, 1.0)
         row[_CROSS] = max(0.0, 1.0 - row[:_CROSS].sum())
         return row / max(row.sum(), 1e-9)
-    if citation.phase in LABELS:
-        row = np.full(len(LABELS), 0.1 / (len(LABELS) - 1))
-        row[LABELS.index(citation.phase)] = 0.9
+    if citation.phase in PHASE_KEYS:
+        row = np.full(len(PHASE_KEYS), 0.1 / (len(PHASE_KEYS) - 1))
+        row[PHASE_KEYS.index(citation.phase)] = 0.9
         return row
     return None
 
@@ -729,7 +727,3 @@ def _dedupe(names: list[str]) -> list[str]:
 def _join(terms: list[str]) -> str:
     return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " und " + terms[-1]
 
-
-def phase_label(phase: str | None) -> str | None:
-    """German label of a stored phase value."""
-    return LABELS_DE.get(phase) if phase else None

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
+from core.embeddings import EmbeddingUnavailable, StadtretterEmbeddings
+from core.settings import Settings
+from core.store import StoreError
+from core.vocabulary import SearchMode
+from retriever.answer import ExtractiveAnswerer
 from retriever.conversation import (
     ConversationStore,
     clean_condensed,
@@ -41,29 +46,38 @@ from retriever.generation import (
     make_chat_model,
     stream_text,
 )
-from retriever.models import Answer, PhaseTag, SearchFilters
-from core.embeddings import EmbeddingUnavailable
-from core.settings import SearchMode
-from core.store import StoreError
+from retriever.models import Answer, Citation, PhaseTag, SearchFilters
 
 logger = logging.getLogger("stadtretter.qa")
 
 ERROR_MESSAGE = "Die Antwort konnte gerade nicht erstellt werden. Bitte versuchen Sie es später noch einmal."
 
 
+class AnswerTagger(Protocol):
+    """Gives an answer its EKT phase (retriever.phases.PhaseTagger)."""
+
+    def tag_answer(
+        self, question: str, citations: Sequence[Citation], vector: Sequence[float] | None = None
+    ) -> PhaseTag: ...
+
+
 class QAService:
-    def __init__(self, services: Any) -> None:
-        # The services object, not its parts: after a reindex the answerer and search are rebuilt there.
-        self.services = services
-        self.settings = services.settings
-        self.conversations = ConversationStore(
-            self.settings.app_db_path, self.settings.conversation_retention_days, self.settings.conversation_max_turns
-        )
+    def __init__(
+        self,
+        settings: Settings,
+        answerer: ExtractiveAnswerer,
+        embeddings: StadtretterEmbeddings,
+        conversations: ConversationStore,
+        phase_tagger: AnswerTagger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.answerer = answerer
+        self.embeddings = embeddings
+        self.conversations = conversations
+        self.phase_tagger = phase_tagger  # None: answers carry no phase
         self._lock = threading.Lock()
         self._model: Any = None
         self._model_built = False
-        self._tagger: Any = None
-        self._tagger_checked = False
 
     # --- public API -----------------------------------------------------------------------------------------
 
@@ -121,7 +135,7 @@ class QAService:
         question = question.strip()
         conversation_id = conversation_id if valid_conversation_id(conversation_id) else new_conversation_id()
         past = self._history(history, conversation_id)
-        answerer = self.services.answerer
+        answerer = self.answerer
         model = self.chat_model() if self.llm_configured else None
         model_failed = False
 
@@ -130,7 +144,7 @@ class QAService:
             condensed = ""
             if model is not None:
                 try:
-                    llm = LLMAnswerer(model, answerer, self.services.embeddings, self.settings.llm_context_chars)
+                    llm = LLMAnswerer(model, answerer, self.embeddings, self.settings.llm_context_chars)
                     condensed = clean_condensed(llm.condense(question, history_text(past)))
                 except Exception as exc:  # the model is down: no second wait for the answer
                     logger.warning("Folgefrage nicht umformuliert: %s", describe_error(exc))
@@ -142,7 +156,7 @@ class QAService:
 
         hits = answerer.retrieve(query, filters, mode)
         if use_model:
-            llm = LLMAnswerer(model, answerer, self.services.embeddings, self.settings.llm_context_chars)
+            llm = LLMAnswerer(model, answerer, self.embeddings, self.settings.llm_context_chars)
             answer = yield from llm.generate(question, query, hits, past, streaming)
         elif self.llm_configured:
             answer = fallback_answer(answerer, question, query, hits)
@@ -208,29 +222,14 @@ class QAService:
         except Exception as exc:  # noqa: BLE001
             logger.error("Gesprächsrunde nicht gespeichert: %s", exc)
 
-    def phase_tagger(self) -> Any:
-        """services.phase_tagger when it exists and can tag answers; None otherwise (then no phase)."""
-        if not self._tagger_checked:
-            try:
-                tagger = self.services.phase_tagger
-                tagger = tagger if callable(getattr(tagger, "tag_answer", None)) else None
-            except (ImportError, AttributeError):
-                tagger = None
-            except Exception as exc:  # noqa: BLE001 - e.g. missing phase definitions
-                logger.error("Phasen-Zuordnung nicht verfügbar: %s", exc)
-                tagger = None
-            self._tagger, self._tagger_checked = tagger, True
-        return self._tagger
-
     def _phase(self, question: str, answer: Answer) -> PhaseTag | None:
         if answer.abstained or not answer.citations:
             return None
-        tagger = self.phase_tagger()
-        if tagger is None:
+        if self.phase_tagger is None:
             return None
         try:
-            vector = self.services.answerer.query_vector(question)
-            return tagger.tag_answer(question, answer.citations, vector)
+            vector = self.answerer.query_vector(question)
+            return self.phase_tagger.tag_answer(question, answer.citations, vector)
         except Exception as exc:  # noqa: BLE001
             logger.error("Phase der Antwort nicht bestimmt: %s", exc)
             return None

@@ -33,7 +33,7 @@ import numpy as np
 from retriever.lexical import LexicalIndex
 from retriever.models import SearchFilters, SearchHit
 from core.embeddings import StadtretterEmbeddings
-from core.settings import SearchMode
+from core.vocabulary import SearchMode
 from core.store import ChunkStore, StoredChunk
 
 

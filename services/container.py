@@ -3,31 +3,85 @@ benchmarks all get their parts here, so they are wired the same way."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
-from ingest.pipeline import IngestPipeline, IngestReport, Progress
-from ingest.registry import Registry
-from retriever.answer import ExtractiveAnswerer
-from retriever.lexical import LexicalIndex
-from retriever.phases import PhaseTagger
-from retriever.search import SearchService
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
 from core.store import ChunkStore, make_client
+from ingest.pipeline import IngestPipeline, IngestReport, Progress
+from ingest.registry import Registry
+from retriever.answer import ExtractiveAnswerer
+from retriever.conversation import ConversationStore
+from retriever.lexical import LexicalIndex
+from retriever.phases import PhaseTagger
+from retriever.search import SearchService
+from services.catalogue import PhaseCatalogue
+from services.feedback import FeedbackStore
+
+if TYPE_CHECKING:  # imported when first needed: the language model stack is slow to import
+    from retriever.qa import AnswerTagger, QAService
+
+logger = logging.getLogger("stadtretter.services")
+
+
+class _Load:
+    def __repr__(self) -> str:
+        return "LOAD"
+
+
+LOAD: Final = _Load()  # "build the real one", as opposed to None ("there is none")
 
 
 @dataclass
-class Services:
-    settings: Settings
-    embeddings_override: StadtretterEmbeddings | None = None
+class Status:
+    """What /healthz reports."""
 
-    @cached_property
+    store_reachable: bool
+    model_loaded: bool
+    embedding_model: str | None
+    chunks: int
+    sources: int
+    detail: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.store_reachable and self.model_loaded
+
+
+class Services:
+    """Every component is built on first use (the embedding model loads only when something needs it). Tests and
+    tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
+
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa")
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embeddings: StadtretterEmbeddings | None = None,
+        lexical: LexicalIndex | None = None,
+        phase_tagger: PhaseTagger | None | _Load = LOAD,
+    ) -> None:
+        self.settings = settings
+        self._embeddings = embeddings
+        self._lexical = lexical
+        self._phase_tagger = phase_tagger
+
+    @property
     def embeddings(self) -> StadtretterEmbeddings:
-        return self.embeddings_override or get_embeddings(self.settings)
+        if self._embeddings is None:
+            self._embeddings = get_embeddings(self.settings)
+        return self._embeddings
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._embeddings is not None
 
     @cached_property
     def store(self) -> ChunkStore:
@@ -39,12 +93,16 @@ class Services:
 
     @cached_property
     def lexical(self) -> LexicalIndex:
+        if self._lexical is not None:
+            return self._lexical
         index = LexicalIndex(self.settings.lexical_path)
         index.load()
         return index
 
     @cached_property
     def phase_tagger(self) -> PhaseTagger | None:
+        if not isinstance(self._phase_tagger, _Load):
+            return self._phase_tagger
         return PhaseTagger.load(self.embeddings)
 
     def pipeline(self) -> IngestPipeline:
@@ -68,11 +126,56 @@ class Services:
         )
 
     @cached_property
-    def qa(self):  # noqa: ANN201 - retriever.qa.QAService, imported lazily
+    def qa(self) -> QAService:
         """Questions and answers (extractive or LLM, streamed or not, with conversations): API and CLI use this."""
         from retriever.qa import QAService
 
-        return QAService(self)
+        conversations = ConversationStore(
+            self.settings.app_db_path, self.settings.conversation_retention_days, self.settings.conversation_max_turns
+        )
+        return QAService(self.settings, self.answerer, self.embeddings, conversations, self._answer_tagger())
+
+    def _answer_tagger(self) -> AnswerTagger | None:
+        """The phase tagger when it can tag answers; None otherwise (answers then carry no phase)."""
+        try:
+            tagger = self.phase_tagger
+        except Exception as exc:  # noqa: BLE001 - e.g. missing phase definitions must not stop answers
+            logger.error("Phasen-Zuordnung nicht verfügbar: %s", exc)
+            return None
+        return tagger if callable(getattr(tagger, "tag_answer", None)) else None
+
+    @cached_property
+    def catalogue(self) -> PhaseCatalogue:
+        return PhaseCatalogue(self.store, self.registry, self.lexical)
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        return FeedbackStore(self.settings.app_db_path)
+
+    def status(self) -> Status:
+        """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""
+        model_loaded = self.model_loaded  # before opening the store, which loads the model
+        try:
+            store = self.store
+            reachable = store.heartbeat()
+            chunks = store.count() if reachable else 0
+            detail = None
+        except Exception as exc:  # noqa: BLE001 - this exists to say what is wrong
+            reachable, chunks, detail = False, 0, str(exc)
+        return Status(
+            store_reachable=reachable,
+            model_loaded=model_loaded,
+            embedding_model=self.embeddings.model_name if model_loaded else None,
+            chunks=chunks,
+            sources=len(self.registry.all()),
+            detail=detail,
+        )
+
+    def reset(self) -> None:
+        """Forget the store, registry, lexical index and everything built on them: the next use opens the index
+        anew (after `reindex` swapped it)."""
+        for name in self._INDEX_PARTS:
+            vars(self).pop(name, None)  # how a cached_property is cleared
 
     def reindex(self, progress: Progress | None = None) -> IngestReport:
         """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
@@ -102,6 +205,5 @@ class Services:
         os.replace(side_registry_path, self.settings.registry_path)
         shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
         os.replace(side_lexical.path, self.settings.lexical_path)
-        for name in ("store", "registry", "lexical", "search", "answerer"):
-            self.__dict__.pop(name, None)
+        self.reset()
         return report

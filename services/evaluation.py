@@ -17,11 +17,11 @@ from typing import Any
 
 from retriever.models import Answer, Citation, SearchHit
 from retriever.phase_training import TrainingData, VectorCache, cache_path
-from retriever.phases import LABELS as PHASE_LABELS
 from services.benchmarks import EvalSet, Question
 from core.embeddings import model_key
 from services.container import Services
 from core.settings import Settings
+from core.vocabulary import PHASE_KEYS
 
 CUTOFFS = (1, 3, 5, 10)
 
@@ -226,7 +226,7 @@ def _tagger(services: Services):  # noqa: ANN202
 
 def phase_confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str, int]]:
     """Rows: gold label, columns: predicted label (every label present, zeros included)."""
-    table = {g: {p: 0 for p in PHASE_LABELS} for g in PHASE_LABELS}
+    table = {g: {p: 0 for p in PHASE_KEYS} for g in PHASE_KEYS}
     for g, p in zip(gold, predicted):
         table.setdefault(g, {}).setdefault(p, 0)
         table[g][p] += 1
@@ -236,7 +236,7 @@ def phase_confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str
 def macro_f1(gold: list[str], predicted: list[str]) -> float:
     """Mean F1 over the phase labels that occur in gold or predictions."""
     f1s = []
-    for label in PHASE_LABELS:
+    for label in PHASE_KEYS:
         tp = sum(1 for g, p in zip(gold, predicted) if g == p == label)
         fp = sum(1 for g, p in zip(gold, predicted) if p == label and g != label)
         fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)

@@ -11,18 +11,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.pipeline import IngestReport
 from core.embeddings import EmbeddingUnavailable
-from services.container import Services
 from core.settings import Settings, get_settings
 from core.store import StoreError
+from core.vocabulary import PHASES, SEARCH_MODES, SOURCE_TYPES, type_label
+from ingest.pipeline import IngestReport
+from services.container import Services
+from services.presenters import source_info
 
 app = typer.Typer(help="Stadtretter Wissens-Chat: Quellen einlesen, suchen, Fragen beantworten.", no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
-
-TYPE_CHOICES = ("article", "webtalk", "course")
-PHASE_CHOICES = ("E", "K", "T")
 
 
 def _services() -> Services:
@@ -124,11 +123,11 @@ def _filters(type_: list[str] | None, phase: list[str] | None):  # noqa: ANN202
     from retriever.models import SearchFilters
 
     for value in type_ or []:
-        if value not in TYPE_CHOICES:
-            _fail(f"Unbekannter Quellentyp '{value}' (erlaubt: {', '.join(TYPE_CHOICES)})", 2)
+        if value not in SOURCE_TYPES:
+            _fail(f"Unbekannter Quellentyp '{value}' (erlaubt: {', '.join(SOURCE_TYPES)})", 2)
     for value in phase or []:
-        if value not in PHASE_CHOICES:
-            _fail(f"Unbekannte Phase '{value}' (erlaubt: E, K, T)", 2)
+        if value not in PHASES:
+            _fail(f"Unbekannte Phase '{value}' (erlaubt: {', '.join(PHASES)})", 2)
     return SearchFilters(types=list(type_ or []), phases=list(phase or []))
 
 
@@ -143,10 +142,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Abschnitte suchen."""
-    from api.routers.search import source_info
-
-    if mode and mode not in ("hybrid", "dense", "lexical"):
-        _fail("--mode muss hybrid, dense oder lexical sein", 2)
+    if mode and mode not in SEARCH_MODES:
+        _fail(f"--mode muss {', '.join(SEARCH_MODES[:-1])} oder {SEARCH_MODES[-1]} sein", 2)
     services = _services()
     try:
         hits = services.search.search(query, k=k, filters=_filters(type_, phase), mode=mode)  # type: ignore[arg-type]
@@ -164,14 +161,8 @@ def search(
         console.print("Keine Treffer.")
     for rank, hit in enumerate(hits, 1):
         info = source_info(hit)
-        console.print(f"[bold]{rank}. {info.title}[/bold] ({_type_label(info.type)}, {info.locator}) · Score {hit.score:.3f}")
+        console.print(f"[bold]{rank}. {info.title}[/bold] ({type_label(info.type)}, {info.locator}) · Score {hit.score:.3f}")
         console.print(f"   {hit.text[:300].replace(chr(10), ' ')}{'…' if len(hit.text) > 300 else ''}")
-
-
-def _type_label(type_: str) -> str:
-    from ingest.models import TYPE_LABELS_DE
-
-    return TYPE_LABELS_DE.get(type_, type_)
 
 
 def print_answer(answer) -> None:  # noqa: ANN001
@@ -208,7 +199,7 @@ def ask(
 def sources(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Eingelesene Dokumente auflisten."""
     services = _services()
-    records = [r for r in services.registry.all() if r.status == "ok"]
+    records = services.registry.ingested()
     if as_json:
         _emit_json({"sources": [
             {"source_id": r.source_id, "title": r.title, "type": r.type, "url": r.url, "date": r.date,
@@ -219,7 +210,7 @@ def sources(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if not records:
         console.print("Noch keine Dokumente eingelesen: 'stadtretter ingest' ausführen.")
     for r in records:
-        console.print(f"{_type_label(r.type or ''):13} {r.date or '          '}  {r.chunk_count:4} Abschnitte  {r.title}")
+        console.print(f"{type_label(r.type or ''):13} {r.date or '          '}  {r.chunk_count:4} Abschnitte  {r.title}")
 
 
 @app.command()
@@ -252,7 +243,7 @@ def print_sources(answer) -> None:  # noqa: ANN001
         console.print("\n[bold]Nächstliegende Quellen:[/bold]" if answer.abstained else "\n[bold]Quellen:[/bold]")
     for c in answer.citations:
         phase = f" · Phase {c.phase}" if c.phase else ""
-        console.print(f"[{c.n}] [bold]{c.title}[/bold] ({_type_label(c.type)}, {c.locator}{phase})", highlight=False)
+        console.print(f"[{c.n}] [bold]{c.title}[/bold] ({type_label(c.type)}, {c.locator}{phase})", highlight=False)
         if c.url:
             console.print(f"    {c.url}", highlight=False)
         console.print(f"    „{c.snippet}“", markup=False, highlight=False)
@@ -268,6 +259,10 @@ def chat(
 
     services = _services()
     filters = _filters(type_, phase)
+    try:
+        qa = services.qa
+    except (StoreError, EmbeddingUnavailable) as exc:
+        _fail(str(exc))
     conversation_id: str | None = None
     console.print("Stadtretter Wissens-Chat – Ihre Frage eingeben. 'neu' beginnt ein neues Gespräch, 'exit' beendet.")
     while True:
@@ -290,7 +285,7 @@ def chat(
         streamed, citations, phase_tag, done = "", [], None, None
         console.print()
         try:
-            for event, data in services.qa.stream(question, filters=filters, conversation_id=conversation_id):
+            for event, data in qa.stream(question, filters=filters, conversation_id=conversation_id):
                 if event == "meta":
                     conversation_id = data["conversation_id"]
                 elif event == "token":

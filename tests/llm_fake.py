@@ -249,12 +249,13 @@ LENIENT = AbstentionRule(min_cosine=0.25, max_unknown_ratio=1.01)
 STRICT = AbstentionRule(min_cosine=0.99, max_unknown_ratio=0.0)
 
 
-def make_services(data_dir: Path, rule: AbstentionRule | None = LENIENT, **overrides: Any) -> Services:
+def make_services(
+    data_dir: Path, rule: AbstentionRule | None = LENIENT, tagger: Any = None, **overrides: Any
+) -> Services:
     settings = Settings(_env_file=None, data_dir=data_dir, corpus_dir=data_dir / "corpus", **overrides)
-    services = Services(settings, embeddings_override=HashEmbeddings())
     # These tests are about answers, markers and the event stream: no phase tagger unless a test brings one
     # (FakeTagger); the real tagger is tested in tests/retriever/test_phases.py.
-    services.__dict__["phase_tagger"] = None
+    services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=tagger)
     if rule is not None:
         services.answerer.rule = rule
     return services

@@ -9,16 +9,16 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from api.deps import ServicesDep, store_unavailable
+from api.deps import ServicesDep
 from api.schemas import AskRequest, AskResponse, CitationOut
-from retriever.qa import ERROR_MESSAGE
 from core.embeddings import EmbeddingUnavailable
-from services.container import Services
 from core.store import StoreError
+from retriever.qa import ERROR_MESSAGE
+from services.container import Services
 
 logger = logging.getLogger("stadtretter.api")
 
-router = APIRouter(prefix="/v1", tags=["Fragen"])
+router = APIRouter(tags=["Fragen"])
 
 SSE_DESCRIPTION = """
 Beantwortet eine Frage aus den Stadtretter-Quellen, mit Quellenangaben [n]. Ist ein Sprachmodell eingerichtet,
@@ -77,6 +77,8 @@ def _event_stream(services: Services, body: AskRequest) -> Iterator[dict[str, st
             if event == "citations":
                 data = {"citations": [CitationOut(**c).model_dump() for c in data["citations"]]}
             yield {"event": event, "data": json.dumps(data, ensure_ascii=False)}
+    except (StoreError, EmbeddingUnavailable) as exc:  # index or model unusable: its German message
+        yield {"event": "error", "data": json.dumps({"message": str(exc)}, ensure_ascii=False)}
     except Exception:  # noqa: BLE001 - the stream already started: report in-band
         logger.exception("Stream fehlgeschlagen")
         yield {"event": "error", "data": json.dumps({"message": ERROR_MESSAGE}, ensure_ascii=False)}
@@ -96,18 +98,13 @@ def _stream_response(services: Services, body: AskRequest) -> EventSourceRespons
 def ask(body: AskRequest, services: ServicesDep):  # noqa: ANN201 - AskResponse or EventSourceResponse
     if body.stream:
         return _stream_response(services, body)
-    try:
-        answer = services.qa.ask(
-            body.question,
-            filters=body.filters.to_search() if body.filters else None,
-            mode=body.mode,
-            history=body.history,
-            conversation_id=body.conversation_id,
-        )
-    except StoreError as exc:
-        raise store_unavailable(exc) from exc
-    except EmbeddingUnavailable as exc:
-        raise store_unavailable(StoreError(str(exc))) from exc
+    answer = services.qa.ask(
+        body.question,
+        filters=body.filters.to_search() if body.filters else None,
+        mode=body.mode,
+        history=body.history,
+        conversation_id=body.conversation_id,
+    )
     return AskResponse(**answer.to_dict())
 
 

@@ -3,19 +3,17 @@ from fastapi import APIRouter
 from api.deps import ServicesDep
 from api.schemas import SourcesResponse, SourceSummary
 
-router = APIRouter(prefix="/v1", tags=["Quellen"])
+router = APIRouter(tags=["Quellen"])
 
 
 @router.get("/sources", response_model=SourcesResponse, summary="Alle eingelesenen Dokumente")
 def sources(services: ServicesDep) -> SourcesResponse:
-    records = services.registry.all()
     return SourcesResponse(
         sources=[
             SourceSummary(
                 source_id=r.source_id, title=r.title, type=r.type, url=r.url, date=r.date, author=r.author,
                 chunk_count=r.chunk_count, phase=r.phase, phase_scores=r.phase_scores,
             )
-            for r in records
-            if r.status == "ok"
+            for r in services.registry.ingested()
         ]
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from core import vocabulary
 
-router = APIRouter(prefix="/v1", tags=["Vokabular"])
+router = APIRouter(tags=["Vokabular"])
 
 
 @router.get("/vocabulary", summary="Quellentypen, EKT-Phasen und Suchmodi mit deutschen Bezeichnungen")

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from ingest.models import SOURCE_TYPES, Block, LoaderError, SourceDocument
+from core.vocabulary import PHASES, SOURCE_TYPES
+from ingest.models import Block, LoaderError, SourceDocument
 
 META_KEYS = ("title", "date", "author", "url", "type", "ekt")
 
@@ -44,7 +45,6 @@ TYPE_ALIASES = {
 
 FOLDER_TYPES = {"articles": "article", "webtalks": "webtalk", "courses": "course"}
 
-EKT_ORDER = ("E", "K", "T")
 
 _MONTHS_DE = {
     "januar": 1, "jan": 1, "jänner": 1, "februar": 2, "feb": 2, "märz": 3, "maerz": 3, "mär": 3, "mrz": 3,
@@ -267,7 +267,7 @@ def normalize_ekt(value: Any, warnings: list[str]) -> list[str]:
     else:
         raw = str(value).strip()
         parts = [p for p in re.split(r"[\s,;/]+", raw) if p]
-        if len(parts) == 1 and len(parts[0]) > 1 and set(parts[0].upper()) <= set(EKT_ORDER):
+        if len(parts) == 1 and len(parts[0]) > 1 and set(parts[0].upper()) <= set(PHASES):
             parts = list(parts[0])
         items = parts
     found: set[str] = set()
@@ -275,11 +275,11 @@ def normalize_ekt(value: Any, warnings: list[str]) -> list[str]:
         tag = item.strip().upper()
         if not tag:
             continue
-        if tag in EKT_ORDER:
+        if tag in PHASES:
             found.add(tag)
         else:
             warnings.append(f"Unbekannte EKT-Phase „{item.strip()}“ ignoriert (erlaubt: E, K, T)")
-    return [tag for tag in EKT_ORDER if tag in found]
+    return [tag for tag in PHASES if tag in found]
 
 
 def type_from_folder(path: Path, corpus_root: Path | None) -> str | None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from core.vocabulary import SECTION_SEP
 from ingest.loaders.common import ParsedFile, clean_inline, clean_lines
 from ingest.models import Block
 
-SECTION_SEP = " › "
 
 DROP_TAGS = (
     "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "template",

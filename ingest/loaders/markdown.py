@@ -11,10 +11,10 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from selectolax.lexbor import LexborHTMLParser
 
+from core.vocabulary import SECTION_SEP
 from ingest.loaders.common import ParsedFile, clean_inline, clean_lines, yaml_problem
 from ingest.models import Block, LoaderError
 
-SECTION_SEP = " › "
 
 _md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 

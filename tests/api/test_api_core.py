@@ -16,7 +16,7 @@ from tests.helpers import HashEmbeddings
 @pytest.fixture
 def client(tmp_path: Path, tiny_corpus: Path):
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=tiny_corpus)
-    services = Services(settings, embeddings_override=HashEmbeddings())
+    services = Services(settings, embeddings=HashEmbeddings())
     services.pipeline().run([tiny_corpus])
     with TestClient(create_app(settings, services)) as test_client:
         yield test_client
@@ -97,8 +97,8 @@ def test_healthz_reports_store_and_model(client: TestClient) -> None:
 
 def test_store_built_with_another_model_gives_503_with_reindex_hint(tmp_path: Path, tiny_corpus: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=tiny_corpus)
-    Services(settings, embeddings_override=HashEmbeddings()).pipeline().run([tiny_corpus])
-    other = Services(settings, embeddings_override=HashEmbeddings(dimension=32, model_name="test:other"))
+    Services(settings, embeddings=HashEmbeddings()).pipeline().run([tiny_corpus])
+    other = Services(settings, embeddings=HashEmbeddings(dimension=32, model_name="test:other"))
     with TestClient(create_app(settings, other)) as client:
         response = client.post("/v1/search", json={"query": "WLAN"})
         assert response.status_code == 503 and "stadtretter reindex" in response.json()["detail"]

@@ -82,9 +82,8 @@ def test_stall_mid_answer_ends_with_the_fallback_in_done(data_dir, fake_llm: Fak
 
 
 def test_phase_event_when_a_tagger_is_available(data_dir) -> None:
-    services = make_services(data_dir)
     tagger = FakeTagger()
-    services.__dict__["phase_tagger"] = tagger  # the cached_property, as the real tagger would be
+    services = make_services(data_dir, tagger=tagger)
     events, _ = _stream(services)
     names = [name for name, _ in events]
     assert names[-3:] == ["citations", "phase", "done"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import Chunker, split_sentences
+from core.sentences import split_sentences
+from ingest.chunking import Chunker
 from ingest.models import Block, SourceDocument
 
 METADATA_KEYS = {

@@ -14,7 +14,7 @@ from tests.helpers import HashEmbeddings
 
 
 def make_services(settings: Settings, embeddings: HashEmbeddings | None = None) -> Services:
-    return Services(settings, embeddings_override=embeddings or HashEmbeddings())
+    return Services(settings, embeddings=embeddings or HashEmbeddings())
 
 
 def all_chunks(services: Services) -> list[tuple[str, dict]]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from retriever.phase_training import TrainingData, VectorCache, passages_hash, soft_targets
-from retriever.phases import LABELS, Lexicon, PhaseTagger, load_definitions
+from core.vocabulary import PHASE_KEYS
+from retriever.phases import Lexicon, PhaseTagger, load_definitions
 from tests.helpers import HashEmbeddings
 
 SURVEY = "Die Passantenbefragung am Marktplatz zählt Besucher und fragt nach Wünschen für die Innenstadt."
@@ -71,7 +72,7 @@ def test_soft_targets_share_the_secondary_phases() -> None:
     assert targets[1].tolist() == [1.0, 0.0, 0.0, 0.0]
     np.testing.assert_allclose(targets[2], [0.175, 0.175, 0.65, 0.0])
     np.testing.assert_allclose(targets.sum(axis=1), 1.0)
-    assert LABELS == ("E", "K", "T", "übergreifend")
+    assert PHASE_KEYS == ("E", "K", "T", "übergreifend")
 
 
 def test_passages_hash_changes_with_a_label() -> None:

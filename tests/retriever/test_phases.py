@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.models import Chunk, SourceDocument
-from retriever.models import CROSS_PHASE, Citation, SearchFilters
-from retriever.phases import LABELS, Calibration, Lexicon, PhaseTagger, load_classifier, save_classifier, train_terms
+from core.vocabulary import CROSS_PHASE, PHASE_KEYS
+from retriever.models import Citation, SearchFilters
+from retriever.phases import Calibration, Lexicon, PhaseTagger, load_classifier, save_classifier, train_terms
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from services.container import Services
 from core.settings import Settings
@@ -108,7 +109,7 @@ def test_tag_text_embeds_when_no_vector_is_given(tagger: PhaseTagger, vectors: d
 def test_lexicon_matches_stems_and_compound_heads() -> None:
     lexicon = Lexicon.load()
     mass, cues = lexicon.match("Die Passantenbefragung und die Fördermittel-Anträge, danach der Business-Case.")
-    assert mass[LABELS.index("E")] > 0 and mass[LABELS.index("K")] > 0 and mass[LABELS.index("T")] > 0
+    assert mass[PHASE_KEYS.index("E")] > 0 and mass[PHASE_KEYS.index("K")] > 0 and mass[PHASE_KEYS.index("T")] > 0
     assert "Passantenbefragung" in dict(cues["E"])  # head "Befragung" of the compound
     assert "Business Case" in dict(cues["T"])  # multi-word term across a hyphen
 
@@ -136,10 +137,10 @@ def test_enricher_sets_metadata_uses_given_vectors_and_never_embeds(embeddings: 
     given = {chunk.id: vector for chunk, vector in zip(chunks, embeddings.embed_passages(texts))}
     result = tagger.run(_doc([]), chunks, given)
     assert counting.passages == 0
-    assert result["phase"] in LABELS
+    assert result["phase"] in PHASE_KEYS
     _assert_scores(result["phase_scores"])
     for chunk in chunks:
-        assert chunk.metadata["phase"] in LABELS
+        assert chunk.metadata["phase"] in PHASE_KEYS
         _assert_scores({p: chunk.metadata[f"phase_{p}"] for p in ("E", "K", "T")})
     assert [chunk.metadata["phase"] for chunk in chunks] == ["E", "K", "T"]
 
@@ -161,17 +162,17 @@ def test_answer_phase_follows_question_and_cited_sources(tagger: PhaseTagger) ->
 
 
 def test_term_model_learns_phase_terms_and_survives_a_round_trip(tmp_path: Path) -> None:
-    texts = [CLEAR[p] for p in LABELS] * 2 + [
+    texts = [CLEAR[p] for p in PHASE_KEYS] * 2 + [
         "Die Befragung der Passanten und die Zählung der Frequenz zeigen, was Besucher erwarten.",
         "Dienstleister, Betriebsmodell und Finanzierung aus dem Förderprogramm sind geklärt.",
         "Seit dem Start wurden Gutscheine verkauft, jetzt wird skaliert.",
         "Willkommen, die Aufzeichnung schicken wir per E-Mail.",
     ]
-    targets = np.eye(len(LABELS))[[*range(len(LABELS)), *range(len(LABELS)), *range(len(LABELS))]]
+    targets = np.eye(len(PHASE_KEYS))[[*range(len(PHASE_KEYS)), *range(len(PHASE_KEYS)), *range(len(PHASE_KEYS))]]
     terms = train_terms(texts, targets)
     assert any(stem.startswith("befrag") for stem in terms.vocabulary)
     unseen = ["Wir haben 300 Passanten befragt und die Frequenz gezählt.", "Der Förderantrag für die Finanzierung."]
-    predicted = [LABELS[i] for i in terms.logits(unseen).argmax(axis=1)]
+    predicted = [PHASE_KEYS[i] for i in terms.logits(unseen).argmax(axis=1)]
     assert predicted == ["E", "K"]
 
     path = tmp_path / "calibration.npz"
@@ -193,7 +194,7 @@ def test_works_without_classifier_for_other_models() -> None:
     assert tagger.classifier is None
     assert tagger.terms is not None  # the term model needs no embedding: it applies to any model
     tag = tagger.tag_text("Herzlich willkommen zum WebTalk, die Aufzeichnung folgt.")
-    assert tag.phase in LABELS
+    assert tag.phase in PHASE_KEYS
     _assert_scores(tag.scores)
 
 
@@ -215,7 +216,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, embeddings: StadtretterEm
     )
     (corpus / "articles" / "webtalk-gruss.md").write_text("# WebTalk\n\n" + UEBERGREIFEND + "\n", encoding="utf-8")
     (corpus / "webtalks" / "frequenz.vtt").write_text(TRANSCRIPT, encoding="utf-8")
-    services = Services(Settings(data_dir=root / "data", corpus_dir=corpus), embeddings_override=embeddings)
+    services = Services(Settings(data_dir=root / "data", corpus_dir=corpus), embeddings=embeddings)
     report = services.pipeline().run([corpus])
     assert report.added == 5 and not report.failed
     return services
@@ -229,10 +230,10 @@ def test_ingested_chunks_and_sources_carry_phases(ingested: Services) -> None:
     metadatas = _all_metadata(ingested)
     assert metadatas
     for meta in metadatas:
-        assert meta["phase"] in LABELS
+        assert meta["phase"] in PHASE_KEYS
         _assert_scores({p: meta[f"phase_{p}"] for p in ("E", "K", "T")})
     records = {record.source_id.split("-")[0]: record for record in ingested.registry.all()}
-    assert all(record.phase in LABELS for record in records.values())
+    assert all(record.phase in PHASE_KEYS for record in records.values())
     assert records["befragung"].phase == "E"
     assert records["gutschein"].phase == "T"
 
@@ -287,27 +288,27 @@ def test_phase_counts_come_from_the_lexical_index_or_else_from_chroma(
 ) -> None:
     from collections import Counter
 
-    from api.routers.phases import _chunk_counts
     from retriever.lexical import LexicalIndex
+    from services.catalogue import PhaseCatalogue
 
     stored = Counter(meta["phase"] for meta in _all_metadata(ingested))
-    expected = ({phase: stored.get(phase, 0) for phase in LABELS}, sum(stored.values()))
+    expected = ({phase: stored.get(phase, 0) for phase in PHASE_KEYS}, sum(stored.values()))
     assert ingested.lexical.counts("phase") == dict(stored)
     spy = _CountingCollection(ingested.store.collection)
     monkeypatch.setattr(ingested.store, "collection", spy)
-    assert _chunk_counts(ingested) == expected
+    assert ingested.catalogue.chunk_counts() == expected
     assert spy.gets == 0  # the index is in step with the store: no metadata query per phase
 
     # an index that is not (yet) in step with the store: Chroma is asked, with the same result
-    monkeypatch.setitem(ingested.__dict__, "lexical", LexicalIndex(tmp_path / "not-synced"))
-    assert _chunk_counts(ingested) == expected
-    assert spy.gets == len(LABELS)
+    not_synced = PhaseCatalogue(ingested.store, ingested.registry, LexicalIndex(tmp_path / "not-synced"))
+    assert not_synced.chunk_counts() == expected
+    assert spy.gets == len(PHASE_KEYS)
 
 
 def test_passage_report_is_cross_validated_by_document(tmp_path: Path, embeddings: StadtretterEmbeddings) -> None:
     from services.evaluation import phase_passage_report
 
-    services = Services(Settings(data_dir=tmp_path / "data"), embeddings_override=embeddings)
+    services = Services(Settings(data_dir=tmp_path / "data"), embeddings=embeddings)
     passages = [
         {"id": f"p{i}", "source": f"{phase}-{i}.md", "text": text, "primary": phase, "phases": [phase],
          "title": "Stadtretter-Beitrag", "section": None}

@@ -15,7 +15,7 @@ from tests.helpers import HashEmbeddings
 
 @pytest.fixture
 def services(store_settings: Settings, tiny_corpus: Path) -> Services:
-    services = Services(store_settings, embeddings_override=HashEmbeddings())
+    services = Services(store_settings, embeddings=HashEmbeddings())
     services.pipeline().run([tiny_corpus])
     return services
 
