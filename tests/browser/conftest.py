@@ -310,8 +310,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         # sentence length. The UI is under test here, not ranking (tests/retriever/test_rerank.py covers that).
         rerank_depth=0,
     )
-    services = Services(settings, embeddings_override=HashEmbeddings())
-    services.__dict__["phase_tagger"] = EditorPhases()  # overrides the cached_property
+    services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=EditorPhases())
     report = services.pipeline().run([corpus_dir])
     assert not report.failed, report.failed
     # HashEmbeddings are a bag of words, not a language model: relax the calibrated abstention thresholds so

@@ -26,7 +26,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     (base / "corpus").mkdir()
     settings = Settings(_env_file=None, data_dir=base / "data", corpus_dir=base / "corpus", llm_backend="none",
                         allowed_origins=[ALLOWED], rate_limit_per_minute=2)  # fmt: skip
-    with TestClient(create_app(settings, Services(settings, embeddings_override=HashEmbeddings()))) as test_client:
+    with TestClient(create_app(settings, Services(settings, embeddings=HashEmbeddings()))) as test_client:
         yield test_client
 
 
