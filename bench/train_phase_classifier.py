@@ -26,15 +26,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.append(str(Path(__file__).resolve().parent))
-import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
+from bench import phase_eval  # noqa: E402  (bench helper module: caches, metrics)
 
 from retriever.phase_training import (  # noqa: E402
     ITERATIONS, L2, SECONDARY_SHARE, TERMS_L2, TrainingData, VectorCache, cache_path, passages_hash,
 )
 from core.vocabulary import PHASE_KEYS  # noqa: E402
-from retriever.phases import CLASSIFIER_FILE, prompts_hash, save_classifier  # noqa: E402
+from retriever.phases import prompts_hash, save_classifier  # noqa: E402
 from services.benchmarks import load_phase_passages  # noqa: E402
+
+# In the source tree (committed), not in the installed package that retriever.phases reads.
+CLASSIFIER_FILE = phase_eval.REPO / "retriever" / "calibration" / "phase_classifier.npz"
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from core.prompts import render
 from core.sentences import split_sentences
 from core.vocabulary import PHASES, SearchMode
 
-CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "abstention.json"
+CALIBRATION_FILE = files("retriever") / "calibration" / "abstention.json"
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _SPEAKER = re.compile(r"^(?P<speaker>[^:\n]{2,60}):\s+(?P<text>.+)$")
 RECENT_QUERIES = 16  # more than the questions in flight at once (8 concurrent clients measured)
@@ -55,8 +56,8 @@ class AbstentionRule:
     measured: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> "AbstentionRule":
-        if not path.exists():
+    def load(cls, path: Traversable = CALIBRATION_FILE) -> "AbstentionRule":
+        if not path.is_file():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(

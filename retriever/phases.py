@@ -35,6 +35,8 @@ import unicodedata
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,9 @@ from retriever.text import analyze, fold
 
 logger = logging.getLogger("stadtretter.phases")
 
-REPO = Path(__file__).resolve().parent.parent
-PROMPTS_DIR = REPO / "prompts" / "phases"
+PROMPTS_DIR = files("prompts") / "phases"
 LEXICON_FILE = PROMPTS_DIR / "lexicon.yml"
-CLASSIFIER_FILE = Path(__file__).resolve().parent / "calibration" / "phase_classifier.npz"
+CLASSIFIER_FILE = files("retriever") / "calibration" / "phase_classifier.npz"
 
 PHASE_FILES = {"E": "E.md", "K": "K.md", "T": "T.md", CROSS_PHASE: "uebergreifend.md"}
 _CROSS = PHASE_KEYS.index(CROSS_PHASE)
@@ -81,7 +82,7 @@ def _paragraphs(text: str) -> list[str]:
     return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-def parse_definition(path: Path) -> PhaseDefinition:
+def parse_definition(path: Traversable) -> PhaseDefinition:
     raw = path.read_text(encoding="utf-8")
     match = _FRONT_MATTER.match(raw)
     front = (yaml.safe_load(match.group(1)) or {}) if match else {}
@@ -93,7 +94,7 @@ def parse_definition(path: Path) -> PhaseDefinition:
         elif not line.startswith("# "):
             sections[current] = sections.get(current, "") + line + "\n"
     return PhaseDefinition(
-        phase=str(front.get("phase", path.stem)),
+        phase=str(front.get("phase", path.name.removesuffix(".md"))),
         label=str(front.get("label", "")),
         summary=str(front.get("summary", "")),
         cue=str(front.get("cue", "")),
@@ -103,7 +104,7 @@ def parse_definition(path: Path) -> PhaseDefinition:
     )
 
 
-def load_definitions(directory: Path = PROMPTS_DIR) -> dict[str, PhaseDefinition]:
+def load_definitions(directory: Traversable = PROMPTS_DIR) -> dict[str, PhaseDefinition]:
     return {phase: parse_definition(directory / name) for phase, name in PHASE_FILES.items()}
 
 
@@ -117,7 +118,7 @@ def prototype_texts(definitions: dict[str, PhaseDefinition]) -> tuple[list[str],
     )
 
 
-def prompts_hash(directory: Path = PROMPTS_DIR) -> str:
+def prompts_hash(directory: Traversable = PROMPTS_DIR) -> str:
     digest = hashlib.sha256()
     for name in sorted(PHASE_FILES.values()):
         digest.update((directory / name).read_bytes())
@@ -160,7 +161,7 @@ class Lexicon:
         self._memo: dict[str, dict[str, Term]] = {}
 
     @classmethod
-    def load(cls, path: Path = LEXICON_FILE) -> "Lexicon":
+    def load(cls, path: Traversable = LEXICON_FILE) -> "Lexicon":
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         terms: list[Term] = []
         for key, entries in data.items():
@@ -360,11 +361,11 @@ def save_classifier(path: Path, calibration: Calibration) -> None:
     tmp.replace(path)
 
 
-def load_classifier(path: Path = CLASSIFIER_FILE) -> Calibration:
-    if not path.exists():
+def load_classifier(path: Traversable = CLASSIFIER_FILE) -> Calibration:
+    if not path.is_file():
         return Calibration()
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with path.open("rb") as file, np.load(file, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             classifier = _linear_model("", data, str(meta.get("model_name", ""))) if "weights" in data.files else None
             terms = None
@@ -470,7 +471,7 @@ class PhaseTagger:
         """Changes when the phase files, the lexicon, the classifier or the settings change: the ingestion
         pipeline then re-tags every file (without re-embedding)."""
         digest = hashlib.sha256(prompts_hash().encode())
-        if CLASSIFIER_FILE.exists():
+        if CLASSIFIER_FILE.is_file():
             digest.update(CLASSIFIER_FILE.read_bytes())
         digest.update(repr(self.config).encode())
         return digest.hexdigest()[:16]

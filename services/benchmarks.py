@@ -1,7 +1,9 @@
 """Evaluation sets: the project's gold questions and the public German benchmarks in ../shared/bench.
 
 Each set becomes a small corpus of files (ingested by the real pipeline into a cached data dir) plus questions
-with their gold documents. The benchmarks are read from ../shared, never copied into the repository.
+with their gold documents. The benchmarks are read from ../shared, never copied into the repository. All of this is
+development data beside the source tree (eval/, corpus/, ../shared): an installed package has none of it, and the
+loaders say so in German.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class EvalSet:
     source_key: str = "relpath"  # how a retrieved chunk maps to a gold source: "relpath" or "stem"
 
 
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} nicht gefunden: {path} (Auswertungsdaten liegen nur im Quell-Repository)")
+    return path
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -49,7 +57,10 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def load_gold(gold: Path | None = None, corpus_dir: Path = REPO / "corpus") -> EvalSet:
     """Gold questions from eval/gold/*.jsonl (or one file); files ending in -unanswerable hold unanswerables."""
-    files = [gold] if gold else sorted(GOLD_DIR.glob("*.jsonl"))
+    files = [gold] if gold else sorted(_require(GOLD_DIR, "Ordner der Gold-Fragen").glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"Keine Gold-Fragen (*.jsonl) in {GOLD_DIR}")
+    _require(corpus_dir, "Korpus-Ordner")
     questions: list[Question] = []
     for path in files:
         for row in _read_jsonl(path):
@@ -70,7 +81,7 @@ def _slug(text: str) -> str:
 
 def load_xquad(cache: Path) -> EvalSet:
     """XQuAD-de: each paragraph one document (a Markdown file titled by its article); answer spans kept."""
-    data = json.loads((SHARED_BENCH / "xquad_de" / "xquad.de.json").read_text(encoding="utf-8"))
+    data = json.loads(_require(SHARED_BENCH / "xquad_de" / "xquad.de.json", "XQuAD-de").read_text(encoding="utf-8"))
     corpus = cache / "xquad-corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     questions: list[Question] = []
@@ -86,7 +97,7 @@ def load_xquad(cache: Path) -> EvalSet:
 
 def load_germanquad(cache: Path) -> EvalSet:
     """GermanQuAD retrieval (BEIR): 474 passages as text files, 2,204 questions, one relevant passage each."""
-    base = SHARED_BENCH / "germanquad_retrieval"
+    base = _require(SHARED_BENCH / "germanquad_retrieval", "GermanQuAD")
     corpus = cache / "germanquad-corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for row in _read_jsonl(base / "corpus.jsonl"):

@@ -47,8 +47,8 @@ def eval_command(
         console.print(f"[red]Fehler:[/red] Gold-Datei nicht gefunden: {gold}")
         raise typer.Exit(2)
     base = get_settings()
-    cache.mkdir(parents=True, exist_ok=True)
     try:
+        cache.mkdir(parents=True, exist_ok=True)
         eval_set = BENCHMARKS[benchmark](cache) if benchmark else load_gold(gold)
     except (OSError, ValueError, KeyError) as exc:
         console.print(f"[red]Fehler beim Lesen der Auswertungsdaten:[/red] {exc}")

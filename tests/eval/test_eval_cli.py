@@ -35,3 +35,14 @@ def test_unknown_benchmark_and_missing_gold_file_are_german_errors(tmp_path: Pat
     result = CliRunner().invoke(cli.app, ["eval", "--gold", str(missing)])
     assert result.exit_code == 2 and "Gold-Datei nicht gefunden" in result.output and "fehlt.jsonl" in result.output
     assert "Traceback" not in result.output
+
+
+def test_missing_evaluation_data_is_a_german_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An installed package has no eval/ folder beside it: say so instead of evaluating zero questions.
+    from services import benchmarks
+
+    monkeypatch.setattr(benchmarks, "GOLD_DIR", tmp_path / "eval" / "gold")
+    result = CliRunner().invoke(cli.app, ["eval", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    output = " ".join(result.output.split())
+    assert "Ordner der Gold-Fragen nicht gefunden" in output and "Quell-Repository" in output
