@@ -256,7 +256,8 @@ def render_source(request: Request, services: Services, record: SourceRecord, ch
     chunks.sort(key=lambda c: int(c.metadata.get("chunk_index", 0)))
     target = target_chunk(chunks, chunk, t)
     source_type = record.type or (chunks[0].metadata.get("type") if chunks else "") or ""
-    is_transcript = source_type == "webtalk" or bool(chunks and all(c.metadata.get("start") is not None for c in chunks))
+    timed = bool(chunks) and all(c.metadata.get("start") is not None for c in chunks)
+    is_transcript = source_type == "webtalk" or timed
     file_path = original_file(record, services.settings.corpus_dir)
     is_pdf = bool(file_path and file_path.suffix.lower() == ".pdf")
     context = {
@@ -290,8 +291,8 @@ def source_view(
             seconds = None
     record = services.registry.get(source_id)
     if record is None or record.status != "ok":
-        return message_page(request, "Quelle nicht gefunden",
-                            "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt.", 404)  # fmt: skip
+        message = "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt."
+        return message_page(request, "Quelle nicht gefunden", message, 404)
     try:
         return render_source(request, services, record, chunk, seconds)
     except StoreError as exc:

@@ -124,7 +124,8 @@ def embedded_json(text: str, start: str, end: str) -> dict:
 
 def test_vocabulary_is_embedded(client: TestClient) -> None:
     page = client.get("/").text
-    assert embedded_json(page, '<script type="application/json" id="sr-vocabulary">', "</script>") == vocabulary.as_dict()
+    embedded = embedded_json(page, '<script type="application/json" id="sr-vocabulary">', "</script>")
+    assert embedded == vocabulary.as_dict()
     widget = client.get("/widget.js").text
     assert embedded_json(widget, "var vocabulary = ", ";\n") == vocabulary.as_dict()
     # The chat's modules have no copies of the labels.
@@ -150,7 +151,8 @@ def test_source_template_escapes_and_labels() -> None:
     from api.routers.web import Passage, TranscriptLine, templates
 
     record = SourceRecord(source_id="q-1", path="x.md", file_hash="h", title='<script>alert("x")</script>',
-                          author="A & B", phase=vocabulary.CROSS_PHASE, url='https://example.org/?a=1&b="2"')  # fmt: skip
+                          author="A & B", phase=vocabulary.CROSS_PHASE,
+                          url='https://example.org/?a=1&b="2"')  # fmt: skip
     passage = Passage(chunk_id="c1", target=True, section="<b>Teil</b>", start=5, time_range="00:05–00:09",
                       lines=[TranscriptLine("<i>Hallo</i>", speaker="Ina", time="00:05", target=True)])  # fmt: skip
     html = templates.get_template("source.html").render(
