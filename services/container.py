@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
@@ -20,12 +20,10 @@ from retriever.answer import ExtractiveAnswerer
 from retriever.conversation import ConversationStore
 from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
+from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
 from services.catalogue import PhaseCatalogue
 from services.feedback import FeedbackStore
-
-if TYPE_CHECKING:  # imported when first needed: the language model stack is slow to import
-    from retriever.qa import AnswerTagger, QAService
 
 logger = logging.getLogger("stadtretter.services")
 
@@ -128,8 +126,6 @@ class Services:
     @cached_property
     def qa(self) -> QAService:
         """Questions and answers (extractive or LLM, streamed or not, with conversations): API and CLI use this."""
-        from retriever.qa import QAService
-
         conversations = ConversationStore(
             self.settings.app_db_path, self.settings.conversation_retention_days, self.settings.conversation_max_turns
         )
