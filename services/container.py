@@ -24,6 +24,7 @@ from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
 from services.catalogue import PhaseCatalogue
 from services.feedback import FeedbackStore
+from services.source_view import SourceViewService
 
 logger = logging.getLogger("stadtretter.services")
 
@@ -56,7 +57,7 @@ class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa")
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "source_view")
 
     def __init__(
         self,
@@ -143,6 +144,10 @@ class Services:
     @cached_property
     def catalogue(self) -> PhaseCatalogue:
         return PhaseCatalogue(self.store, self.registry, self.lexical)
+
+    @cached_property
+    def source_view(self) -> SourceViewService:
+        return SourceViewService(self.registry, self.store, self.settings.corpus_dir)
 
     @cached_property
     def feedback(self) -> FeedbackStore:
