@@ -70,3 +70,18 @@ def _citation_of(block: Block, title: str) -> Citation:
         n=1, source_id="", title=title, type="", url=None, locator="", snippet=block.text, score=0.0,
         page=block.page, start=block.start, end=block.end, section=block.section,
     )
+
+
+def test_questions_point_to_their_fact_and_unanswerables_to_no_source() -> None:
+    questions = [json.loads(line) for line in (SET_DIR / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    unanswerable = [json.loads(line) for line in (SET_DIR / "unanswerable.jsonl").read_text(encoding="utf-8").splitlines()]
+    facts = {fact["fact_id"]: fact for fact in FACTS}
+    assert len(questions) >= 80 and len(unanswerable) >= 30
+    assert len({q["fact_id"] for q in questions}) == len(questions), "ein Fakt, mehrere Fragen"
+    for question in questions:
+        fact = facts[question["fact_id"]]
+        assert question["sources"] == [fact["source"]] and question["answer_phrase"] == fact["answer_phrase"]
+        assert question["locator"] == fact["locator"] and question["phase"] == fact["phase"]
+    assert all("sources" not in q and "answer_phrase" not in q and q["phase"] in PHASES for q in unanswerable)
+    ids = [q["id"] for q in questions + unanswerable]
+    assert len(ids) == len(set(ids))
