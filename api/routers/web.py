@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from api.auth import SearchDep
+from api.auth import PrincipalDep, SearchDep
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
 from core.store import StoreError
@@ -97,9 +97,10 @@ def page_csp(allowed_origins: list[str]) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, settings: SettingsDep) -> Response:
+def index(request: Request, settings: SettingsDep, principal: PrincipalDep) -> Response:
     headers = {**NO_CACHE, "Content-Security-Policy": page_csp(list(settings.allowed_origins))}
-    return templates.TemplateResponse(request, "index.html", headers=headers)
+    # Logged in (e.g. a trainer in a closed course group): the chat sends the session's CSRF token with its POSTs.
+    return templates.TemplateResponse(request, "index.html", {"csrf_token": principal.csrf_token}, headers=headers)
 
 
 @router.get("/widget.js")

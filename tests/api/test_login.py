@@ -178,3 +178,13 @@ def test_admin_manages_keys_over_the_api_with_csrf(client: TestClient) -> None:
 def test_an_admin_key_needs_no_csrf_token(client: TestClient) -> None:
     created = client.post("/v1/admin/keys", json={"name": "cms", "scopes": ["search"]}, headers=key_headers(client, "admin"))
     assert created.status_code == 201
+
+
+def test_the_chat_page_carries_the_csrf_token_of_a_login_in_a_closed_group(tmp_path: Path) -> None:
+    with auth_client(tmp_path, public_access=False) as client:
+        assert 'name="csrf-token"' not in client.get("/").text
+        assert client.post("/v1/ask", json={"question": "Was kostet WLAN?"}).status_code == 401
+        csrf = login(client, "trainer")
+        assert f'<meta name="csrf-token" content="{csrf}">' in client.get("/").text
+        asked = client.post("/v1/ask", json={"question": "Was kostet WLAN?"}, headers={"X-CSRF-Token": csrf})
+        assert asked.status_code == 200
