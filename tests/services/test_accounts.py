@@ -137,3 +137,10 @@ def test_key_names_are_unique_and_unknown_keys_cannot_be_revoked(database: Datab
         keys.create("cms", "ask")
     with pytest.raises(ApiKeyError, match="gibt es nicht"):
         keys.revoke("fehlt")
+
+
+def test_a_database_from_a_newer_program_is_refused(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(DatabaseOutdated, match="0099_future, die dieses Programm nicht kennt"):
+        database.ensure_current(apply=True)
