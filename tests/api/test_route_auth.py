@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from api.auth import AdminPageDep, TrainerPageDep
 from tests.auth_support import auth_client, key_headers, login
 
 # Answer without credentials whatever STADTRETTER_PUBLIC_ACCESS says.
@@ -151,3 +152,23 @@ class TestClosedCourseGroup:
         ask = closed_client.post("/v1/ask", json={"question": "Was kostet WLAN?"},
                                  headers=key_headers(closed_client, "ask"))
         assert ask.status_code == 200 and ask.json()["abstained"] is True
+
+
+def test_page_dependencies_send_browsers_to_the_login(tmp_path: Path) -> None:
+    """How H15b's /verwaltung and H17's /werkstatt are guarded: AdminPageDep / TrainerPageDep."""
+    with auth_client(tmp_path) as client:
+        @client.app.get("/test-verwaltung", include_in_schema=False)
+        def admin_page(principal: AdminPageDep) -> dict:
+            return {"name": principal.name}
+
+        @client.app.get("/test-werkstatt", include_in_schema=False)
+        def trainer_page(principal: TrainerPageDep) -> dict:
+            return {"name": principal.name}
+
+        anonymous = client.get("/test-verwaltung?tab=schluessel", follow_redirects=False)
+        assert anonymous.status_code == 303
+        assert anonymous.headers["location"] == "/anmelden?next=/test-verwaltung%3Ftab%3Dschluessel"
+        login(client, "trainer")
+        assert client.get("/test-werkstatt").status_code == 200
+        refused = client.get("/test-verwaltung")
+        assert refused.status_code == 403 and "Administrator*in" in refused.json()["detail"]
