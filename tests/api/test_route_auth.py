@@ -72,7 +72,8 @@ def closed_client(tmp_path_factory: pytest.TempPathFactory):
 
 
 def protected(client: TestClient) -> list[tuple[str, str, bool]]:
-    return [r for r in all_routes(client) if (r[0], r[1]) not in ALWAYS_PUBLIC and (r[0], r[1]) not in PUBLIC_WITH_SCOPE]
+    public = ALWAYS_PUBLIC | set(PUBLIC_WITH_SCOPE)
+    return [route for route in all_routes(client) if (route[0], route[1]) not in public]
 
 
 def test_the_enumeration_sees_the_known_routes(client: TestClient) -> None:
