@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import API_PREFIX
 from api.errors import install_error_handlers
+from api.observability import install_observability
 from api.routers import ask, feedback, health, phases, search, sources, vocabulary, web
 from api.security import install_security
 from core import __version__
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(web.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
+    install_observability(app, settings or services.settings)
     return app

@@ -134,3 +134,14 @@ class HealthResponse(BaseModel):
     chunks: int = 0
     sources: int = 0
     detail: str | None = None
+
+
+class ReadinessCheckOut(BaseModel):
+    name: Literal["store", "model", "data_dir", "lexical_index"]
+    ok: bool
+    detail: str
+
+
+class ReadinessResponse(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: list[ReadinessCheckOut]

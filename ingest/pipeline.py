@@ -19,6 +19,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES, load_file, source_id_for
 from ingest.models import Chunk, LoaderError, SourceDocument
 from ingest.registry import Registry, SourceRecord
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import INGEST_CHUNKS, INGEST_FILES
 from core.settings import Settings
 from core.store import ChunkStore
 
@@ -166,6 +167,7 @@ class IngestPipeline:
             except OSError as exc:
                 report.failed.append(FailedFile(str(path), f"Datei nicht lesbar: {exc.strerror or exc}"))
                 outcome = None
+            INGEST_FILES.labels(outcome or "failed").inc()
             if outcome in ("added", "updated"):
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 changed = True
@@ -212,6 +214,8 @@ class IngestPipeline:
         progress.chunks_embedded(len(new_chunks))
         report.chunks_embedded += len(new_chunks)
         report.chunks_reused += len(chunks) - len(new_chunks)
+        INGEST_CHUNKS.labels("embedded").inc(len(new_chunks))
+        INGEST_CHUNKS.labels("reused").inc(len(chunks) - len(new_chunks))
 
         vector_by_id = {chunk.id: vector for chunk, vector in zip(new_chunks, vectors)}
         doc_meta: dict[str, object] = {}

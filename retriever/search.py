@@ -32,6 +32,7 @@ import numpy as np
 
 from retriever.lexical import LexicalIndex
 from retriever.models import SearchFilters, SearchHit
+from core.metrics import stage
 from core.embeddings import StadtretterEmbeddings
 from core.vocabulary import SearchMode
 from core.store import ChunkStore, StoredChunk
@@ -142,10 +143,13 @@ class SearchService:
             return []
         if mode == "lexical":
             assert self.lexical is not None
-            return self._hits_for(self.lexical.search(query, k, filters), {})
+            with stage("lexical_search"):
+                ranked = self.lexical.search(query, k, filters)
+            return self._hits_for(ranked, {})
         vector = self.embeddings.embed_queries([query])[0] if vector is None else vector
         if mode == "dense":
-            return self._dense_hits(vector, k, filters)
+            with stage("dense_search"):
+                return self._dense_hits(vector, k, filters)
         return self._hybrid(query, k, filters, vector)
 
     def expand(self, hits: list[SearchHit], window: int = 1) -> list[SearchHit]:
@@ -220,13 +224,26 @@ class SearchService:
         assert lexical is not None
         params = self.fusion
         n = max(params.candidates, k)
-        keep = lexical.mask(filters)
-        dense = self._dense_candidates(vector, n, filters, keep)
         use_coverage = params.method == "weighted" and params.coverage_weight > 0
-        scored = lexical.score_query(query, keep, coverage=use_coverage)
-        bm25 = lexical.top(scored[0], n) if scored is not None else []
+        with stage("lexical_search"):
+            keep = lexical.mask(filters)
+            scored = lexical.score_query(query, keep, coverage=use_coverage)
+            bm25 = lexical.top(scored[0], n) if scored is not None else []
+        with stage("dense_search"):
+            dense = self._dense_candidates(vector, n, filters, keep)
+        with stage("fusion"):
+            ranked = self._ranked(dense, bm25, scored if use_coverage else None)
+        return self._final(ranked, k)
+
+    def _ranked(
+        self, dense: list[tuple[str, float]], bm25: list[tuple[str, float]],
+        scored: tuple[np.ndarray, np.ndarray | None] | None,
+    ) -> list[tuple[str, float]]:
+        """Dense and lexical candidates fused (plus term coverage when `scored` carries it), best first."""
+        params, lexical = self.fusion, self.lexical
+        assert lexical is not None
         fused = self._fuse(dense, bm25)
-        if use_coverage and scored is not None and scored[1] is not None:
+        if scored is not None and scored[1] is not None:
             coverage = scored[1]
             for chunk_id in fused:
                 row = lexical.row_of(chunk_id)
@@ -234,8 +251,7 @@ class SearchService:
                     fused[chunk_id] += params.coverage_weight * float(coverage[row])
         if params.doc_weight > 0:
             fused = self._document_aware(fused)
-        ranked = sorted(fused.items(), key=lambda item: -item[1])
-        return self._final(ranked, k)
+        return sorted(fused.items(), key=lambda item: -item[1])
 
     def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]]) -> dict[str, float]:
         params = self.fusion
