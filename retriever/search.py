@@ -185,17 +185,30 @@ class SearchService:
 
     # --- dense --------------------------------------------------------------------------------------------
     def _dense_hits(self, vector: np.ndarray, k: int, filters: SearchFilters | None) -> list[SearchHit]:
-        if not filters or filters.is_empty():
+        if self.lexical is None and (not filters or filters.is_empty()):
             return [self._hit(chunk) for chunk in self.store.query(vector, k)]
         ranked = self._dense_candidates(vector, k, filters)
         return self._hits_for(ranked, {})
+
+    def _indexed(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Only chunks the lexical index knows too. A running ingestion stores a document's chunks in Chroma first
+        and syncs the lexical index at its end (a failed one never): until then they are not citable, so an answer
+        never rests on a half-ingested document. (Chunks gone from the store are skipped by `_hits_for`.)"""
+        lexical = self.lexical
+        if lexical is None:
+            return ranked
+        return [(chunk_id, score) for chunk_id, score in ranked if lexical.row_of(chunk_id) is not None]
 
     def _dense_candidates(
         self, vector: np.ndarray, n: int, filters: SearchFilters | None, keep: np.ndarray | None = None
     ) -> list[tuple[str, float]]:
         """(id, cosine) of the n nearest chunks passing the filters, best first."""
         if not filters or filters.is_empty():
-            return self.store.query_ids(vector, n)
+            ranked = self.store.query_ids(vector, n)
+            indexed = self._indexed(ranked)
+            if len(indexed) < len(ranked):  # an ingestion is running: look further for indexed neighbours
+                indexed = self._indexed(self.store.query_ids(vector, 4 * n))
+            return indexed[:n]
         lexical = self.lexical
         if keep is None and lexical is not None and lexical.ids:
             keep = lexical.mask(filters)
@@ -216,7 +229,7 @@ class SearchService:
                 if len(matched) >= min(n, passing) or len(ranked) < asked or asked >= total:
                     return matched[:n]
                 fetch *= 4
-        return self.store.query_ids(vector, n, chroma_where(filters))
+        return self._indexed(self.store.query_ids(vector, n, chroma_where(filters)))
 
     # --- hybrid -------------------------------------------------------------------------------------------
     def _hybrid(self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray) -> list[SearchHit]:
