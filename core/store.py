@@ -52,9 +52,12 @@ def write_failure(what: str, exc: BaseException, data_dir: Path) -> StoreError:
         full = full or shutil.disk_usage(data_dir if data_dir.exists() else data_dir.parent).free < 4 * 1024 * 1024
     except OSError:
         pass
-    hint = (" Der Speicherplatz des Datenordners ist erschöpft: bitte Platz schaffen und das Einlesen wiederholen"
-            " (Unveränderte Dateien werden dann übersprungen)." if full else "")
-    return StoreError(f"{what} fehlgeschlagen: {reason}.{hint}")
+    if full:  # the library's own wording (English, internal) would not help here
+        return StoreError(
+            f"{what} fehlgeschlagen: Der Speicherplatz des Datenordners {data_dir} ist erschöpft. Bitte Platz "
+            "schaffen und das Einlesen wiederholen (unveränderte Dateien werden dann übersprungen)."
+        )
+    return StoreError(f"{what} fehlgeschlagen: {reason}")
 
 
 def make_client(settings: Settings) -> "chromadb.api.ClientAPI":

@@ -39,26 +39,25 @@ def snapshot(services: Services) -> dict:
     return {"ids": ids, "registry": sorted(registry), "lexical_ids": list(lexical.ids), "citations": citations}
 
 
-def _cli(arguments: list[str]) -> None:
+def _cli(arguments: list[str]) -> int:
+    """The CLI's exit code."""
     from stadtretter import cli
 
     cli._services = test_services  # the CLI exactly as shipped, with the test embedding
-    try:
-        cli.app(arguments, standalone_mode=False)
-    except SystemExit:
-        pass
+    return int(cli.app(arguments, standalone_mode=False) or 0)
 
 
 def main() -> None:
     command, *arguments = sys.argv[1:]
     if command == "ingest":
         print("ingest-start", flush=True)
-        _cli(["ingest", "--json", *arguments])
+        raise SystemExit(_cli(["ingest", "--json", *arguments]))
     elif command == "rerun":
         registry = sorted([r.source_id, r.status, r.file_hash] for r in test_services().registry.all())
         print("partial " + json.dumps(registry), flush=True)
-        _cli(["ingest", "--json", *arguments])
+        code = _cli(["ingest", "--json", *arguments])
         print("snapshot " + json.dumps(snapshot(test_services())), flush=True)
+        raise SystemExit(code)
     elif command == "snapshot":
         print("snapshot " + json.dumps(snapshot(test_services())), flush=True)
     elif command == "serve":
