@@ -5,13 +5,19 @@ the product.
     python -m tests.faults.child rerun PATH...     print the registry ("partial"), ingest again (the CLI), then print
                                                    the snapshot as JSON
     python -m tests.faults.child snapshot          print what the data directory holds (see `snapshot`)
-    python -m tests.faults.child serve PORT        the API on 127.0.0.1:PORT
+    python -m tests.faults.child serve PORT [PATH]  the API on 127.0.0.1:PORT; with PATH, a background thread
+                                                   ingests PATH in the server process (as an upload job does) once
+                                                   the file `start-ingest` appears beside the data directory, then
+                                                   writes the report to `ingest-done` there
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from pathlib import Path
 
 from core.settings import Settings, get_settings
 from retriever.lexical import LexicalIndex
@@ -47,6 +53,14 @@ def _cli(arguments: list[str]) -> int:
     return int(cli.app(arguments, standalone_mode=False) or 0)
 
 
+def _ingest_on_signal(services: Services, path: Path) -> None:
+    beside = services.settings.data_dir.parent
+    while not (beside / "start-ingest").exists():
+        time.sleep(0.05)
+    report = services.pipeline().run([path])
+    (beside / "ingest-done").write_text(json.dumps(report.to_dict()), encoding="utf-8")
+
+
 def main() -> None:
     command, *arguments = sys.argv[1:]
     if command == "ingest":
@@ -66,6 +80,8 @@ def main() -> None:
         from api.app import create_app
 
         services = test_services()
+        if len(arguments) > 1:
+            threading.Thread(target=_ingest_on_signal, args=(services, Path(arguments[1])), daemon=True).start()
         uvicorn.run(create_app(services.settings, services), host="127.0.0.1", port=int(arguments[0]),
                     log_level="warning")
     else:
