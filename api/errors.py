@@ -49,8 +49,15 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 _GERMAN_DETAIL = {"Not Found": "Nicht gefunden", "Method Not Allowed": "Diese Methode ist hier nicht erlaubt"}
 
 
+# FastAPI answers a body it cannot decode with 400 and this English text; it is invalid input like any other: 422.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+_INVALID_JSON = [{"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}]
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return error_response(request, 422, _INVALID_JSON)
     detail = _GERMAN_DETAIL.get(exc.detail, exc.detail) if isinstance(exc.detail, str) else exc.detail
     return error_response(request, exc.status_code, detail, exc.headers)
 

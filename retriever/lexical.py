@@ -18,6 +18,7 @@ chunk index): metadata filters are applied here as a mask, and neighbour lookup 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -90,6 +91,7 @@ class LexicalIndex:
         self.k1, self.b, self.decompound, self.min_part = k1, b, decompound, min_part
         self._lock = threading.Lock()
         self._loaded_mtime: tuple[int, int] | None = None
+        self._pinned = False
         self.bm25: _Postings | None = None
         self.ids: list[str] = []
         self.fields: dict[str, np.ndarray] = {}
@@ -288,6 +290,8 @@ class LexicalIndex:
         """(Re)load when the index on disk was replaced. A sync (in this or another process) may swap the files
         while they are read: then the index in memory stays as it was and a later call loads the new one, so ids
         and postings of two different builds are never mixed."""
+        if self._pinned:
+            return
         marker = self.path / "ids.json"
         try:
             version = _file_version(marker)
@@ -307,6 +311,15 @@ class LexicalIndex:
                 for name, value in state.items():
                     setattr(self, name, value)
                 self._loaded_mtime = version
+
+    def pinned(self) -> "LexicalIndex":
+        """The current build, unaffected by later reloads: a search reads ids, postings and fields of one build
+        even while an ingestion in this process swaps in the next one."""
+        self.load()
+        with self._lock:  # reloads assign under the lock: the copy sees one build
+            view = copy.copy(self)
+        view._pinned = True
+        return view
 
     def _read(self, marker: Path) -> dict[str, Any]:
         """Everything `load` sets, read from disk."""

@@ -23,6 +23,7 @@ not used for ranking.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
@@ -136,6 +137,20 @@ class SearchService:
     ) -> list[SearchHit]:
         """The k best chunks. `vector` is the query's embedding when the caller already has it (one request embeds
         its question once: search, sentence selection and phase tagging share it)."""
+        return self._pinned()._search(query, k, filters, mode, vector)
+
+    def _pinned(self) -> "SearchService":
+        """This service over one build of the lexical index: a concurrent ingestion's reload cannot mix two builds'
+        ids and scores within one search (rows of one build index the ids of the other: wrong chunks or a crash)."""
+        if self.lexical is None:
+            return self
+        pinned = copy.copy(self)
+        pinned.lexical = self.lexical.pinned()
+        return pinned
+
+    def _search(
+        self, query: str, k: int, filters: SearchFilters | None, mode: SearchMode | None, vector: np.ndarray | None
+    ) -> list[SearchHit]:
         mode = mode or self.default_mode
         if mode != "dense" and self.lexical is None:
             mode = "dense"
@@ -161,6 +176,9 @@ class SearchService:
         """
         if not hits or window <= 0:
             return list(hits)
+        return self._pinned()._expand(hits, window)
+
+    def _expand(self, hits: list[SearchHit], window: int) -> list[SearchHit]:
         hit_ids = {hit.chunk_id for hit in hits}
         wanted: dict[str, list[str]] = {}
         for hit in hits:

@@ -33,6 +33,18 @@ def _wait_ready(client: httpx.Client, base: str, process: subprocess.Popen) -> N
     raise TimeoutError("Server nicht bereit")
 
 
+def _indexed_ids(path: Path) -> set[str]:
+    """The lexical index's chunk ids as on disk now; while the server swaps in a new build the directory is briefly
+    missing: read again (this ingestion only adds, so a later read holds every id an earlier one did)."""
+    for _ in range(100):
+        lexical = LexicalIndex(path)
+        lexical.load()
+        if lexical.ids:
+            return set(lexical.ids)
+        time.sleep(0.01)
+    raise AssertionError("Stichwortindex nicht lesbar")
+
+
 def _cited(response: httpx.Response, path: str) -> list[str]:
     if path == "/v1/search":
         return [hit["chunk_id"] for hit in response.json()["results"]]
@@ -78,9 +90,7 @@ def test_questions_during_ingestion_never_fail_nor_cite_unindexed_chunks(tmp_pat
                         failures.append(f"{path}: {response.status_code} {response.text[:300]}")
                     return
                 cited = _cited(response, path)
-                lexical = LexicalIndex(lexical_path)  # as it is on disk right after the answer
-                lexical.load()
-                missing = set(cited) - set(lexical.ids)
+                missing = set(cited) - _indexed_ids(lexical_path)
                 with lock:
                     answered += 1
                     cited_during.extend(cited)
@@ -97,6 +107,8 @@ def test_questions_during_ingestion_never_fail_nor_cite_unindexed_chunks(tmp_pat
         (tmp_path / "start-ingest").touch()
         for thread in threads:
             thread.join(timeout=180)
+        if failures:
+            print((tmp_path / "server.log").read_text(errors="replace")[-8000:])  # shown by pytest on failure
         assert not failures, failures[:5]
         assert done.exists(), "Einlesen nicht fertig"
         report = json.loads(done.read_text())
