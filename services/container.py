@@ -203,8 +203,9 @@ class Services:
                 probe.flush()
                 os.fsync(probe.fileno())
         except OSError as exc:
-            return ReadinessCheck("data_dir", False, f"Datenordner {data_dir} nicht beschreibbar: {exc.strerror or exc}")
-        return ReadinessCheck("data_dir", True, f"Datenordner {data_dir} beschreibbar")
+            # no path in the detail: /readyz is public (load balancers probe it without credentials)
+            return ReadinessCheck("data_dir", False, f"Datenordner nicht beschreibbar: {exc.strerror or exc}")
+        return ReadinessCheck("data_dir", True, "Datenordner beschreibbar")
 
     def _lexical_check(self, chunks: int) -> ReadinessCheck:
         try:
