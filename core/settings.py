@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    # Operations: metrics and logs (api/observability.py). GET /metrics needs this bearer token; unset = /metrics
+    # is refused. Request log lines carry the question text only when log_questions is set (personal data).
+    metrics_token: SecretStr | None = None
+    log_questions: bool = False
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
