@@ -23,6 +23,7 @@ from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
 from services.catalogue import PhaseCatalogue
+from services.dossier import DossierBuilder
 from services.feedback import FeedbackStore
 
 logger = logging.getLogger("stadtretter.services")
@@ -56,7 +57,7 @@ class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa")
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "dossiers")
 
     def __init__(
         self,
@@ -143,6 +144,12 @@ class Services:
     @cached_property
     def catalogue(self) -> PhaseCatalogue:
         return PhaseCatalogue(self.store, self.registry, self.lexical)
+
+    @cached_property
+    def dossiers(self) -> DossierBuilder:
+        """Material dossiers for trainers; with a configured language model they get briefings."""
+        chat_model = self.qa.chat_model if self.settings.llm_backend != "none" else None
+        return DossierBuilder(self.answerer, self.registry, chat_model)
 
     @cached_property
     def feedback(self) -> FeedbackStore:
