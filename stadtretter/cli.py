@@ -228,9 +228,11 @@ def serve(
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
 
 
+from stadtretter.dossier_cli import dossier_command  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+app.command("dossier")(dossier_command)
 
 
 def print_sources(answer) -> None:  # noqa: ANN001
