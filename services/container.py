@@ -7,10 +7,12 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Final
 
+from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
 from core.store import ChunkStore, make_client
@@ -22,6 +24,8 @@ from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
+from services.accounts import AccountService
+from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
 from services.dossier import DossierBuilder
 from services.feedback import FeedbackStore
@@ -154,6 +158,22 @@ class Services:
     @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
+
+    @cached_property
+    def database(self) -> Database:
+        """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        database = Database(self.settings.state_database_url)
+        database.ensure_current(apply=database.is_sqlite)
+        return database
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self.database, timedelta(hours=self.settings.session_hours))
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.database)
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""

@@ -228,11 +228,13 @@ def serve(
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
 
 
+from stadtretter import access_cli  # noqa: E402
 from stadtretter.dossier_cli import dossier_command  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 app.command("dossier")(dossier_command)
+access_cli.register(app)  # db upgrade, users, keys
 
 
 def print_sources(answer) -> None:  # noqa: ANN001

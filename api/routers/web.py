@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from api.auth import SearchDep
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
 from core.store import StoreError
@@ -125,7 +126,7 @@ def original_file(record: SourceRecord | None, corpus_dir: Path) -> Path | None:
 
 
 @router.get("/quellen/{source_id}/datei")
-def source_file(source_id: str, services: ServicesDep) -> Response:
+def source_file(source_id: str, services: ServicesDep, principal: SearchDep) -> Response:
     path = original_file(services.registry.get(source_id), services.settings.corpus_dir)
     if path is None:
         raise HTTPException(status_code=404, detail="Die Originaldatei dieser Quelle ist nicht verfügbar.")
@@ -278,6 +279,7 @@ def source_view(
     request: Request,
     source_id: str,
     services: ServicesDep,
+    principal: SearchDep,
     chunk: Annotated[str | None, Query(max_length=200)] = None,
     t: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:

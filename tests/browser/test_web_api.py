@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.security import RATE_LIMIT_MESSAGE, SlidingWindowLimiter
 from core import vocabulary
 from ingest.registry import SourceRecord
+from tests.auth_support import key_headers
 
 ALLOWED = "https://akademie.example"
 
@@ -82,14 +83,17 @@ def test_feedback_validation_and_listing(client: TestClient) -> None:
         "citations": [{"n": 1, "source_id": "x", "title": "T", "unknown": "dropped"}], "conversation_id": "c1",
     })  # fmt: skip
     assert saved.status_code == 201 and saved.json()["message"] == "Danke für Ihr Feedback!"
-    listing = client.get("/v1/feedback", params={"limit": 1}).json()
+    trainer = key_headers(client, "trainer")
+    listing = client.get("/v1/feedback", params={"limit": 1}, headers=trainer).json()
     assert listing["feedback"][0]["comment"] is None
     assert listing["feedback"][0]["citations"] == [{"n": 1, "source_id": "x", "title": "T", "type": None,
         "locator": None, "chunk_id": None, "url": None, "snippet": None}]  # fmt: skip
     assert len(listing["feedback"]) == 1 and listing["total"] >= 2
-    assert client.get("/v1/feedback", params={"rating": "up"}).json()["feedback"][0]["rating"] == "up"
-    # Embedding sites may send feedback but not read it.
-    assert client.get("/v1/feedback", headers={"Origin": ALLOWED}).status_code == 403
+    up = client.get("/v1/feedback", params={"rating": "up"}, headers=trainer).json()
+    assert up["feedback"][0]["rating"] == "up"
+    # Participants and embedding sites may send feedback but not read it: reading needs the trainer role.
+    assert client.get("/v1/feedback", headers={"Origin": ALLOWED}).status_code == 401
+    assert client.get("/v1/feedback", headers=key_headers(client, "ask")).status_code == 403
 
 
 def test_rate_limit(client: TestClient) -> None:
