@@ -28,6 +28,8 @@ from services.accounts import AccountService
 from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
 from services.dossier import DossierBuilder
+from services.question_groups import QuestionReport
+from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
 
 logger = logging.getLogger("stadtretter.services")
@@ -166,6 +168,28 @@ class Services:
         database = Database(self.settings.state_database_url)
         database.ensure_current(apply=database.is_sqlite)
         return database
+
+    @cached_property
+    def question_log(self) -> QuestionLog:
+        return QuestionLog(self.database.engine, self.settings.question_log_days, self.embeddings)
+
+    @property
+    def question_report(self) -> QuestionReport:
+        return QuestionReport(self.question_log, self.feedback, self.settings.question_group_distance)
+
+    @property
+    def public_qa(self) -> QAService | LoggedQA:
+        """QAService for the public API: each question is logged unless STADTRETTER_QUESTION_LOG=false."""
+        return LoggedQA(self.qa, self.question_log) if self.settings.question_log else self.qa
+
+    def log_rating(self, question: str, rating: str, comment: str | None) -> None:
+        """A participant's rating also goes to the question log; a failing log never loses the feedback."""
+        if not self.settings.question_log:
+            return
+        try:
+            self.question_log.rate(question, rating, comment)
+        except Exception as exc:  # noqa: BLE001
+            logger.error("Bewertung nicht im Fragenprotokoll vermerkt: %s", exc)
 
     @cached_property
     def accounts(self) -> AccountService:

@@ -19,7 +19,8 @@ from sklearn.cluster import AgglomerativeClustering
 
 from core.embeddings import StadtretterEmbeddings
 from core.vocabulary import PHASE_KEYS
-from services.question_log import LoggedQuestion
+from services.feedback import Feedback, FeedbackStore
+from services.question_log import LoggedQuestion, QuestionLog
 
 MAX_GROUPED = 5000  # newest questions grouped at once (the clustering is quadratic in memory)
 NO_PHASE = "ohne"  # questions without an answer phase (abstained)
@@ -163,3 +164,24 @@ def evaluate_grouping(items: Sequence[LabelledQuestion], embeddings: Stadtretter
     best = max((score(dev, dev_vectors, float(t)) for t in thresholds), key=lambda s: (s.f1, -s.threshold))
     test_vectors = embeddings.embed_queries([i.question for i in test])
     return best, score(test, test_vectors, best.threshold)
+
+
+class QuestionReport:
+    """The trainer's view of the question log: unanswered needs, 👎-rated answers, most-asked topics."""
+
+    def __init__(self, log: QuestionLog, feedback: FeedbackStore, threshold: float) -> None:
+        self.log = log
+        self.feedback = feedback
+        self.threshold = threshold
+
+    def unanswered(self, since: datetime | None = None, until: datetime | None = None) -> list[QuestionGroup]:
+        entries, vectors = self.log.vectors(abstained=True, since=since, until=until)
+        return group_questions(entries, vectors, self.threshold)
+
+    def topics(self, since: datetime | None = None, until: datetime | None = None) -> list[MonthTopics]:
+        entries, vectors = self.log.vectors(since=since, until=until)
+        return topics_by_month(entries, vectors, self.threshold)
+
+    def downvoted(self, limit: int = 100) -> list[Feedback]:
+        entries, _ = self.feedback.list(limit, rating="down")
+        return entries

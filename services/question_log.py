@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    Boolean, Column, DateTime, Engine, Integer, LargeBinary, MetaData, String, Table, Text, delete, func, insert,
-    select, update,
+    Boolean, Column, DateTime, Engine, Integer, LargeBinary, String, Table, Text, delete, func, insert, select,
+    update,
 )
+
+from core.database import Base
 
 from core.embeddings import StadtretterEmbeddings
 from core.vocabulary import SearchMode
@@ -30,12 +32,12 @@ from retriever.models import Answer, PhaseTag, SearchFilters
 
 logger = logging.getLogger("stadtretter.question_log")
 
-metadata = MetaData()
+# Created by the Alembic revision 0002_question_log (core/migrations/versions).
 question_log = Table(
     "question_log",
-    metadata,
+    Base.metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("asked_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
     Column("question", Text, nullable=False),
     Column("phase", String(16)),  # the answer's EKT phase (E, K, T, übergreifend); none when abstained
     Column("abstained", Boolean, nullable=False),

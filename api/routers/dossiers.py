@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
+from api.auth import TrainerDep
 from api.deps import ServicesDep
 from core.vocabulary import PHASES, Phase, SourceType
 from services.dossier import Dossier, DossierRequest
@@ -43,6 +44,7 @@ class DossierIn(BaseModel):
     responses={200: {"content": {media: {} for media, _ in FORMATS.values()}}},
 )
 def build_dossier(
+    principal: TrainerDep,
     body: DossierIn,
     request: Request,
     services: ServicesDep,

@@ -13,11 +13,13 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from stadtretter import cli
+from tests.auth_support import key_headers
 
 
 @pytest.fixture(scope="module")
 def client(trainer):  # noqa: ANN001, ANN201
     with TestClient(create_app(trainer.settings, trainer.services)) as test_client:
+        test_client.headers.update(key_headers(test_client, "trainer"))
         yield test_client
 
 
