@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import API_PREFIX
 from api.auth import SessionSigner
 from api.errors import install_error_handlers
-from api.routers import ask, dossiers, feedback, health, phases, questions, search, sources, vocabulary, web
+from api.routers import ask, coverage, dossiers, feedback, health, phases, questions, search, sources, vocabulary, web
 from api.security import install_security
 from core import __version__
 from core.embeddings import EmbeddingUnavailable
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.session_signer = SessionSigner(services.settings)
-    for module in (ask, search, sources, phases, vocabulary, feedback, dossiers, questions):
+    for module in (ask, search, sources, phases, vocabulary, feedback, dossiers, questions, coverage):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(web.router)

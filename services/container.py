@@ -27,6 +27,7 @@ from retriever.search import SearchService
 from services.accounts import AccountService
 from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
+from services.coverage import CoverageService
 from services.dossier import DossierBuilder
 from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
@@ -63,7 +64,7 @@ class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "dossiers")
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "dossiers", "coverage")
 
     def __init__(
         self,
@@ -156,6 +157,10 @@ class Services:
         """Material dossiers for trainers; with a configured language model they get briefings."""
         chat_model = self.qa.chat_model if self.settings.llm_backend != "none" else None
         return DossierBuilder(self.answerer, self.registry, chat_model)
+
+    @cached_property
+    def coverage(self) -> CoverageService:
+        return CoverageService(self.store, self.lexical, self.settings.data_dir / "coverage.json")
 
     @cached_property
     def feedback(self) -> FeedbackStore:

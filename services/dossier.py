@@ -161,7 +161,7 @@ class DossierBuilder:
         model = self.chat_model() if self.chat_model is not None else None
         sections = [self._section(topic, phase, request, base_url) for phase in request.phases]
         texts = [[excerpt.text for source in s.sources for excerpt in source.excerpts] for s in sections]
-        for section, terms in zip(sections, characteristic_terms(texts, top=8, exclude=[topic], min_count=1)):
+        for section, terms in zip(sections, characteristic_terms(texts, top=8, exclude=[topic])):
             section.related_terms = terms
         mode = "extractive"
         if model is not None:

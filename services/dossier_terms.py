@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from retriever.text import STOPWORDS, fold, stem_words
 
 _WORD = re.compile(r"[A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß\-]{2,}")
+_SPEAKER = re.compile(r"^[^:\n]{2,60}:\s+", re.M)  # "Petra Lang: " before a transcript line: a name, no topic
 _MIN_STEM = 3
 
 
@@ -28,7 +29,7 @@ class TermCounter:
 
     def stems(self, text: str) -> list[str]:
         found: list[str] = []
-        for word in _WORD.findall(text):
+        for word in _WORD.findall(_SPEAKER.sub("", text)):
             word = word.strip("-")
             stem = self._stem_of.get(word, "")
             if stem == "":
@@ -50,32 +51,41 @@ class TermCounter:
 
 
 def class_tfidf(groups: Sequence[Counter[str]]) -> list[dict[str, float]]:
-    """c-TF-IDF weight of every stem in every group."""
+    """c-TF-IDF weight of every stem in every group, times log(1 + groups / groups containing the stem): a word
+    that every group uses ("Innenstadt", "Jahr") labels none of them."""
     total: Counter[str] = Counter()
+    spread: Counter[str] = Counter()
     for counts in groups:
         total.update(counts)
+        spread.update(counts.keys())
     average = sum(total.values()) / max(1, len(groups))
     weights: list[dict[str, float]] = []
     for counts in groups:
         size = sum(counts.values()) or 1
-        weights.append({stem: (n / size) * math.log(1 + average / total[stem]) for stem, n in counts.items()})
+        weights.append({
+            stem: (n / size) * math.log(1 + average / total[stem]) * math.log(1 + len(groups) / spread[stem])
+            for stem, n in counts.items()
+        })
     return weights
 
 
 def characteristic_terms(
-    groups: Sequence[Iterable[str]], top: int = 6, exclude: Iterable[str] = (), min_count: int = 2
+    groups: Sequence[Iterable[str]], top: int = 6, exclude: Iterable[str] = (), min_texts: int = 1
 ) -> list[list[str]]:
     """For each group of texts, its `top` characteristic terms as surface words (stems in `exclude` left out,
-    e.g. the topic's own words; a stem must occur `min_count` times in its group). Only terms mostly written
-    capitalised count: German nouns and names make readable labels, inflected verbs ("festgelegt") do not."""
+    e.g. the topic's own words). A term must occur in `min_texts` texts of its group: with one text per document,
+    2 keeps a single document's names and places from labelling a topic. Only terms mostly written capitalised
+    count: German nouns make readable labels, inflected verbs ("festgelegt") do not."""
     counter = TermCounter()
-    counts = [Counter(stem for text in texts for stem in counter.stems(text)) for texts in groups]
+    per_text = [[counter.stems(text) for text in texts] for texts in groups]
+    counts = [Counter(stem for stems in texts for stem in stems) for texts in per_text]
+    spread = [Counter(stem for stems in texts for stem in set(stems)) for texts in per_text]
     excluded = {stem for text in exclude for stem in counter.stems(text)}
     labels: list[list[str]] = []
-    for group_counts, weights in zip(counts, class_tfidf(counts)):
+    for texts_with, weights in zip(spread, class_tfidf(counts)):
         ranked = sorted(
             (stem for stem in weights
-             if stem not in excluded and group_counts[stem] >= min_count and counter.surface(stem)[:1].isupper()),
+             if stem not in excluded and texts_with[stem] >= min_texts and counter.surface(stem)[:1].isupper()),
             key=lambda stem: (-weights[stem], stem),
         )
         labels.append([counter.surface(stem) for stem in ranked[:top]])

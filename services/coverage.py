@@ -1,0 +1,177 @@
+"""The coverage map (Themenlandkarte): which topics the archive holds, per EKT phase and source type, and where it
+is thin.
+
+Topics are k-means clusters (scikit-learn) of the stored chunk embeddings, labelled by their characteristic terms
+(c-TF-IDF over stems, shown as the most frequent surface word: services/dossier_terms.py). Every topic × phase ×
+type cell counts chunks and documents; a phase with no or one document in a topic is named as a gap.
+
+The map is cached in data_dir/coverage.json under the lexical index's signature (it changes with every ingestion
+that adds or removes chunks), so the first request after an ingestion recomputes it and every other reads the cache.
+bench/coverage.py measures the cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from core.store import ChunkStore
+from core.vocabulary import PHASE_DATIVE, PHASES, SOURCE_TYPES
+from retriever.lexical import LexicalIndex
+from services.dossier_terms import characteristic_terms
+
+FORMAT_VERSION = 1
+MIN_TOPICS, MAX_TOPICS = 4, 40
+THIN_SOURCES = 1  # a topic's phase with at most this many documents is a gap
+NO_PHASE = "ohne"
+
+
+@dataclass
+class Cell:
+    chunks: int = 0
+    sources: list[str] = field(default_factory=list)  # source ids
+
+
+@dataclass
+class Topic:
+    id: int
+    label: str  # "Passantenbefragung, Fragebogen, Innenstadt"
+    terms: list[str]
+    chunks: int
+    sources: int
+    cells: dict[str, dict[str, Cell]]  # phase -> type -> cell
+
+
+@dataclass
+class Gap:
+    topic: int
+    phase: str
+    sources: int
+    message: str  # German
+
+
+@dataclass
+class CoverageMap:
+    signature: str
+    chunks: int
+    topics: list[Topic]
+    gaps: list[Gap]
+    sources: dict[str, dict[str, Any]]  # source id -> title, type, url
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def topic_count(chunks: int) -> int:
+    """About √(n/2) topics: 12 at 300 chunks, 40 from 3,200 on."""
+    return max(MIN_TOPICS, min(MAX_TOPICS, round(math.sqrt(chunks / 2)))) if chunks else 0
+
+
+def gap_message(label: str, phase: str, sources: int) -> str:
+    where = PHASE_DATIVE[phase]
+    if sources == 0:
+        return f"„{label}“: keine Quelle {where}"
+    return f"„{label}“: nur eine Quelle {where}"
+
+
+class CoverageService:
+    def __init__(self, store: ChunkStore, lexical: LexicalIndex, cache_path: Path) -> None:
+        self.store = store
+        self.lexical = lexical
+        self.cache_path = cache_path
+        self._lock = threading.Lock()
+
+    def signature(self) -> str:
+        self.lexical.load()
+        return f"{FORMAT_VERSION}:{self.lexical.signature}:{self.store.count()}"
+
+    def coverage(self) -> CoverageMap:
+        """The map of the current index: from the cache when the index has not changed, else computed."""
+        with self._lock:
+            signature = self.signature()
+            cached = self._read_cache(signature)
+            if cached is not None:
+                return cached
+            result = self.compute(signature)
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            self.cache_path.write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")
+            return result
+
+    def compute(self, signature: str = "") -> CoverageMap:
+        started = time.perf_counter()
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vectors: list[np.ndarray] = []
+        for batch_ids, batch_texts, batch_metas, batch_vectors in self.store.iter_all(include_embeddings=True):
+            ids += batch_ids
+            texts += [text or "" for text in batch_texts]
+            metas += [meta or {} for meta in batch_metas]
+            vectors.append(np.asarray(batch_vectors, dtype=np.float32))
+        if not ids:
+            return CoverageMap(signature, 0, [], [], {}, time.perf_counter() - started)
+        matrix = np.concatenate(vectors)
+        k = min(topic_count(len(ids)), len(ids))
+        labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(matrix) if k > 1 else np.zeros(len(ids), int)
+        members: dict[int, list[int]] = defaultdict(list)
+        for row, label in enumerate(labels):
+            members[int(label)].append(row)
+        order = sorted(members, key=lambda label: -len(members[label]))
+        terms = characteristic_terms([_texts_by_source(members[label], texts, metas) for label in order], top=4,
+                                     min_texts=2)
+        topics: list[Topic] = []
+        gaps: list[Gap] = []
+        sources: dict[str, dict[str, Any]] = {}
+        for number, (label, words) in enumerate(zip(order, terms), 1):
+            cells: dict[str, dict[str, Cell]] = {p: {t: Cell() for t in SOURCE_TYPES} for p in (*PHASES, NO_PHASE)}
+            topic_sources: set[str] = set()
+            for row in members[label]:
+                meta = metas[row]
+                source = str(meta.get("source_id", ""))
+                phase = meta.get("phase") if meta.get("phase") in PHASES else NO_PHASE
+                cell = cells[phase].setdefault(str(meta.get("type", "")), Cell())
+                cell.chunks += 1
+                if source not in cell.sources:
+                    cell.sources.append(source)
+                topic_sources.add(source)
+                sources.setdefault(source, {"title": meta.get("title"), "type": meta.get("type"),
+                                            "url": meta.get("url") or None, "date": meta.get("date")})
+            name = ", ".join(words) or f"Thema {number}"
+            topics.append(Topic(number, name, words, len(members[label]), len(topic_sources), cells))
+            for phase in PHASES:
+                count = len({s for cell in cells[phase].values() for s in cell.sources})
+                if count <= THIN_SOURCES:
+                    gaps.append(Gap(number, phase, count, gap_message(name, phase, count)))
+        return CoverageMap(signature, len(ids), topics, gaps, sources, round(time.perf_counter() - started, 3))
+
+    def _read_cache(self, signature: str) -> CoverageMap | None:
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if data.get("signature") != signature:
+            return None
+        topics = [
+            Topic(**{**t, "cells": {p: {ty: Cell(**c) for ty, c in types.items()} for p, types in t["cells"].items()}})
+            for t in data["topics"]
+        ]
+        return CoverageMap(signature, data["chunks"], topics, [Gap(**g) for g in data["gaps"]], data["sources"],
+                           data.get("seconds", 0.0))
+
+
+def _texts_by_source(rows: list[int], texts: list[str], metas: list[dict[str, Any]]) -> list[str]:
+    """One text per document: a term counts for a topic by how many of its documents use it."""
+    joined: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        joined[str(metas[row].get("source_id", ""))].append(texts[row])
+    return ["\n".join(parts) for parts in joined.values()]
