@@ -149,11 +149,11 @@ def current_principal(request: Request, services: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def check_csrf(request: Request, principal: Principal) -> None:
-    """Cookie-authenticated writes must echo the session's CSRF token."""
+def check_csrf(request: Request, principal: Principal, form_token: str | None = None) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token (header, or a form field for plain forms)."""
     if principal.kind != "user" or request.method not in WRITE_METHODS:
         return
-    sent = request.headers.get(CSRF_HEADER, "")
+    sent = request.headers.get(CSRF_HEADER) or form_token or ""
     if not (principal.csrf_token and hmac.compare_digest(sent.encode(), principal.csrf_token.encode())):
         raise HTTPException(status_code=403, detail=CSRF_FAILED)
 
@@ -214,3 +214,19 @@ AdminPageDep = Annotated[Principal, Depends(require_page_role("admin"))]
 TrainerPageDep = Annotated[Principal, Depends(require_page_role("trainer"))]
 AskDep = Annotated[Principal, Depends(require_scope("ask"))]
 SearchDep = Annotated[Principal, Depends(require_scope("search"))]
+
+
+class StartRefused(RuntimeError):
+    """The server must not start like this; the message (German) says what to set."""
+
+
+NO_ADMIN_IN_PRODUCTION = (
+    "In Produktion (STADTRETTER_ENVIRONMENT=production) startet der Wissens-Chat nur mit mindestens einem "
+    "Administrator-Konto. Bitte zuerst anlegen: stadtretter users add NAME --role admin"
+)
+
+
+def check_production_ready(services) -> None:  # noqa: ANN001 - services.container.Services
+    """Beyond the settings validator (session secret, no '*' origin): production needs an admin account."""
+    if services.settings.environment == "production" and services.accounts.count_admins() == 0:
+        raise StartRefused(NO_ADMIN_IN_PRODUCTION)

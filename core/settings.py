@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     login_attempts_per_account: int = Field(default=5, ge=1)
     login_attempts_per_client: int = Field(default=20, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    # Argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory profile); tests lower it for speed.
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
+    password_hash_iterations: int = Field(default=3, ge=1)
 
     # --- Trainer workspace (issue 17: services/dossier*.py, coverage.py, question_log.py, /werkstatt)
     # Log every public question (time, phase, abstained, filters, rating/comment; no IP, cookie, key).
@@ -154,9 +157,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_session_secret_in_production(self) -> "Settings":
-        if self.environment == "production" and not (self.session_secret and self.session_secret.get_secret_value()):
+        secret = self.session_secret.get_secret_value() if self.session_secret else ""
+        if self.environment == "production" and len(secret) < 32:
             raise ValueError(
-                "STADTRETTER_SESSION_SECRET fehlt: in Produktion bitte ein langes zufälliges Geheimnis setzen "
+                "STADTRETTER_SESSION_SECRET fehlt oder ist kürzer als 32 Zeichen: in Produktion bitte ein langes "
+                "zufälliges Geheimnis setzen "
                 "(z. B. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
         return self

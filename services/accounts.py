@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
@@ -121,8 +122,11 @@ class AccountService:
         self.database = database
         self.session_lifetime = session_lifetime
         self.hasher = hasher or PasswordHasher()  # argon2-cffi's default type is Argon2id (RFC 9106 profile)
-        # Verified against when the name is unknown, so a failed login takes as long for both cases.
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """Verified against when the name is unknown, so a failed login takes as long for both cases."""
+        return self.hasher.hash(secrets.token_urlsafe(16))
 
     # Users
     def add(self, name: str, role: str, password: str) -> Account:

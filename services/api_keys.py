@@ -28,7 +28,15 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one write per key and min
 
 
 class ApiKeyError(ValueError):
-    """Invalid input or unknown key; the message is German and names the field."""
+    """Invalid input; the message is German and names the field."""
+
+
+class ApiKeyConflict(ApiKeyError):
+    """A key with this name exists."""
+
+
+class ApiKeyNotFound(ApiKeyError):
+    """No such key."""
 
 
 class ApiKeyRow(Base):
@@ -93,7 +101,7 @@ class ApiKeyService:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self.database.session() as db:
             if db.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name)) is not None:
-                raise ApiKeyError(f"name: einen Schlüssel '{name}' gibt es schon")
+                raise ApiKeyConflict(f"name: einen Schlüssel '{name}' gibt es schon")
             row = ApiKeyRow(
                 name=name, prefix=key[:SHOWN_PREFIX_LENGTH], key_hash=token_hash(key), scopes=",".join(parsed),
                 created_at=datetime.now(UTC), last_used_at=None,
@@ -113,7 +121,7 @@ class ApiKeyService:
             else:
                 row = db.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name_or_id))
             if row is None:
-                raise ApiKeyError(f"Schlüssel '{name_or_id}' gibt es nicht")
+                raise ApiKeyNotFound(f"Schlüssel '{name_or_id}' gibt es nicht")
             info = _info(row)
             db.delete(row)
             return info

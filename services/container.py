@@ -12,6 +12,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Final
 
+from argon2 import PasswordHasher
+
 from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
@@ -198,7 +200,10 @@ class Services:
 
     @cached_property
     def accounts(self) -> AccountService:
-        return AccountService(self.database, timedelta(hours=self.settings.session_hours))
+        hasher = PasswordHasher(
+            time_cost=self.settings.password_hash_iterations, memory_cost=self.settings.password_hash_memory_kib
+        )
+        return AccountService(self.database, timedelta(hours=self.settings.session_hours), hasher)
 
     @cached_property
     def api_keys(self) -> ApiKeyService:

@@ -25,7 +25,10 @@ _names = itertools.count(1)
 
 def auth_settings(tmp_path: Path, **overrides: Any) -> Settings:
     (tmp_path / "corpus").mkdir(exist_ok=True)
-    values: dict[str, Any] = {"data_dir": tmp_path / "data", "corpus_dir": tmp_path / "corpus", "llm_backend": "none"}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data", "corpus_dir": tmp_path / "corpus", "llm_backend": "none",
+        "password_hash_memory_kib": 1024, "password_hash_iterations": 1,  # still Argon2id, but fast
+    }
     return Settings(_env_file=None, **(values | overrides))
 
 
