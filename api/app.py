@@ -12,6 +12,7 @@ from api.auth import SessionSigner, check_production_ready
 from api.errors import install_error_handlers
 from api.routers import (
     admin_keys, ask, auth, coverage, dossiers, feedback, health, phases, questions, search, sources, vocabulary, web,
+    werkstatt,
 )
 from api.security import install_security
 from core import __version__
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(web.router)
     app.include_router(auth.pages)
+    app.include_router(werkstatt.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
     return app

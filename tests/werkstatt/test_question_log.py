@@ -130,3 +130,13 @@ def test_a_logged_in_trainer_needs_the_csrf_token_for_dossiers(client: TestClien
     assert client.post("/v1/dossiers", json={"topic": "WLAN"}).status_code == 403
     assert client.post("/v1/dossiers", json={"topic": "WLAN"}, headers={"X-CSRF-Token": csrf}).status_code == 200
     assert client.get("/v1/questions").status_code == 200
+
+
+def test_werkstatt_page_needs_a_trainer_login_and_carries_the_csrf_token(client: TestClient) -> None:
+    response = client.get("/werkstatt", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/anmelden?next=/werkstatt"
+    csrf = login(client, "trainer")
+    page = client.get("/werkstatt")
+    assert page.status_code == 200 and f'<meta name="csrf-token" content="{csrf}">' in page.text
+    assert "nach 180 Tagen gelöscht" in page.text and '<script type="module" src="/static/werkstatt.js">' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
