@@ -96,7 +96,7 @@ def measure(services: Services) -> dict:
         pass
     read = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
-        coverage = type(services.coverage)(store, services.lexical, Path(folder) / "coverage.json")
+        coverage = type(services.coverage)(store, services.lexical, services.registry, Path(folder) / "coverage.json")
         started = time.perf_counter()
         result = coverage.coverage()
         full = time.perf_counter() - started

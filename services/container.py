@@ -162,7 +162,7 @@ class Services:
 
     @cached_property
     def coverage(self) -> CoverageService:
-        return CoverageService(self.store, self.lexical, self.settings.data_dir / "coverage.json")
+        return CoverageService(self.store, self.lexical, self.registry, self.settings.data_dir / "coverage.json")
 
     @cached_property
     def feedback(self) -> FeedbackStore:

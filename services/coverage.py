@@ -5,8 +5,9 @@ Topics are k-means clusters (scikit-learn) of the stored chunk embeddings, label
 (c-TF-IDF over stems, shown as the most frequent surface word: services/dossier_terms.py). Every topic × phase ×
 type cell counts chunks and documents; a phase with no or one document in a topic is named as a gap.
 
-The map is cached in data_dir/coverage.json under the lexical index's signature (it changes with every ingestion
-that adds or removes chunks), so the first request after an ingestion recomputes it and every other reads the cache.
+The map is cached in data_dir/coverage.json under the index's signature (chunk ids, count and the registry's newest
+ingestion time: it changes with every ingestion that adds, changes or removes a document), so the first request
+after an ingestion recomputes it and every other reads the cache.
 bench/coverage.py measures the cost.
 """
 
@@ -26,6 +27,7 @@ from sklearn.cluster import KMeans
 
 from core.store import ChunkStore
 from core.vocabulary import PHASE_DATIVE, PHASES, SOURCE_TYPES
+from ingest.registry import Registry
 from retriever.lexical import LexicalIndex
 from services.dossier_terms import characteristic_terms
 
@@ -85,15 +87,17 @@ def gap_message(label: str, phase: str, sources: int) -> str:
 
 
 class CoverageService:
-    def __init__(self, store: ChunkStore, lexical: LexicalIndex, cache_path: Path) -> None:
+    def __init__(self, store: ChunkStore, lexical: LexicalIndex, registry: Registry, cache_path: Path) -> None:
         self.store = store
         self.lexical = lexical
+        self.registry = registry
         self.cache_path = cache_path
         self._lock = threading.Lock()
 
     def signature(self) -> str:
         self.lexical.load()
-        return f"{FORMAT_VERSION}:{self.lexical.signature}:{self.store.count()}"
+        newest = max((record.updated_at for record in self.registry.all()), default=0.0)
+        return f"{FORMAT_VERSION}:{self.lexical.signature}:{self.store.count()}:{newest}"
 
     def coverage(self) -> CoverageMap:
         """The map of the current index: from the cache when the index has not changed, else computed."""
@@ -122,7 +126,10 @@ class CoverageService:
             return CoverageMap(signature, 0, [], [], {}, time.perf_counter() - started)
         matrix = np.concatenate(vectors)
         k = min(topic_count(len(ids)), len(ids))
-        labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(matrix) if k > 1 else np.zeros(len(ids), int)
+        if k > 1:
+            labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(matrix)
+        else:
+            labels = np.zeros(len(ids), int)
         members: dict[int, list[int]] = defaultdict(list)
         for row, label in enumerate(labels):
             members[int(label)].append(row)

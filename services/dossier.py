@@ -220,7 +220,8 @@ class DossierBuilder:
         first = hits[0].metadata
         return DossierSource(
             n=n, source_id=hits[0].source_id, title=str(first.get("title", "")), type=str(first.get("type", "")),
-            url=first.get("url") or None, link=source_link(base, {**first, "page": None, "type": None}), date=first.get("date"),
+            url=first.get("url") or None, link=source_link(base, {**first, "page": None, "type": None}),
+            date=first.get("date"),
             score=round(float(hits[0].score), 4), excerpts=self._excerpts(topic, hits, base),
         )
 

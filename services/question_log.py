@@ -148,13 +148,9 @@ class QuestionLog:
             return [], np.empty((0, self.embeddings.dimension), np.float32)
         stale = [i for i, row in enumerate(rows)
                  if row["vector"] is None or row["embedding_model"] != self.embeddings.model_name]
-        fresh = self.embeddings.embed_queries([rows[i]["question"] for i in stale]) if stale else None
-        vectors = []
-        for i, row in enumerate(rows):
-            if fresh is not None and i in stale:
-                vectors.append(fresh[stale.index(i)])
-            else:
-                vectors.append(np.frombuffer(row["vector"], dtype=np.float32))
+        fresh = dict(zip(stale, self.embeddings.embed_queries([rows[i]["question"] for i in stale]))) if stale else {}
+        vectors = [fresh[i] if i in fresh else np.frombuffer(row["vector"], dtype=np.float32)
+                   for i, row in enumerate(rows)]
         return entries, np.stack(vectors).astype(np.float32)
 
     @staticmethod

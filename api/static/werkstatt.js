@@ -190,11 +190,12 @@ function renderHeatmap(map) {
       button.style.setProperty("--sr-heat", String(count / max));
       return el("td", {}, button);
     })));
-  $("#karte-inhalt").replaceChildren(el("div", { class: "sr-ws-scroll" }, el("table", { class: "sr-ws-table sr-ws-heatmap" },
+  const table = el("table", { class: "sr-ws-table sr-ws-heatmap" },
     el("caption", { class: "sr-offscreen" }, "Themen des Archivs und Zahl ihrer Quellen je EKT-Phase"),
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Thema"),
       HEAT_PHASES.map((p) => el("th", { scope: "col" }, vocabulary.phaseLabel(p))))),
-    el("tbody", {}, rows))));
+    el("tbody", {}, rows));
+  $("#karte-inhalt").replaceChildren(el("div", { class: "sr-ws-scroll" }, table));
   $("#karte-luecken").replaceChildren(...map.gaps.map((gap) => el("li", {}, gap.message)));
 }
 
@@ -232,6 +233,41 @@ async function getJSON(url) {
   return response.json();
 }
 
+function listOr(items, render, empty) {
+  return items.length ? items.map(render) : [el("li", { class: "sr-ws-muted" }, empty)];
+}
+
+function groupItem(group) {
+  const when = `${group.count}× gefragt · zuerst ${dateTime(group.first_asked)}`
+    + ` · zuletzt ${dateTime(group.last_asked)}`;
+  const wordings = group.questions.length > 1
+    ? el("details", {}, el("summary", {}, "Andere Formulierungen"),
+      el("ul", {}, group.questions.map((q) => el("li", {}, q))))
+    : null;
+  return el("li", { class: "sr-ws-group" }, el("p", {}, el("strong", {}, group.example)),
+    el("p", { class: "sr-ws-muted" }, when), wordings);
+}
+
+function downvotedItem(item) {
+  return el("li", {}, el("strong", {}, item.question), el("br"),
+    el("span", { class: "sr-ws-muted" }, dateTime(item.created_at)),
+    item.comment ? el("p", {}, `Kommentar: ${item.comment}`) : null);
+}
+
+function monthBlock(cell) {
+  const phase = cell.phase === "ohne" ? "ohne Phase" : phaseBadge(cell.phase);
+  return el("div", { class: "sr-ws-month" },
+    el("h4", {}, `${cell.month} · `, phase, ` · ${cell.questions} Fragen`),
+    el("ol", {}, cell.topics.map((t) => el("li", {}, `${t.example} (${t.count}×)`))));
+}
+
+function logRow(q) {
+  const rating = q.rating === "up" ? "👍" : q.rating === "down" ? "👎" : "";
+  return el("tr", {}, el("td", {}, dateTime(q.asked_at)), el("td", {}, q.question),
+    el("td", {}, q.phase ? vocabulary.phaseLabel(q.phase) : "–"), el("td", {}, q.abstained ? "nein" : "ja"),
+    el("td", {}, rating), el("td", {}, q.comment || ""));
+}
+
 async function loadQuestions(event) {
   event?.preventDefault();
   const params = questionParams();
@@ -242,22 +278,11 @@ async function loadQuestions(event) {
       getJSON(`/v1/questions?${params}`), getJSON(`/v1/questions/unanswered?${range}`),
       getJSON("/v1/questions/downvoted"), getJSON(`/v1/questions/topics?${range}`),
     ]);
-    $("#fragen-gruppen").replaceChildren(...(groups.groups.length ? groups.groups.map((group) => el("li", { class: "sr-ws-group" },
-      el("p", {}, el("strong", {}, group.example)),
-      el("p", { class: "sr-ws-muted" }, `${group.count}× gefragt · zuerst ${dateTime(group.first_asked)} · zuletzt ${dateTime(group.last_asked)}`),
-      group.questions.length > 1
-        ? el("details", {}, el("summary", {}, "Andere Formulierungen"), el("ul", {}, group.questions.map((q) => el("li", {}, q))))
-        : null)) : [el("li", { class: "sr-ws-muted" }, "Keine unbeantworteten Fragen.")]));
-    $("#fragen-daumen").replaceChildren(...(down.feedback.length ? down.feedback.map((item) => el("li", {},
-      el("strong", {}, item.question), el("br"), el("span", { class: "sr-ws-muted" }, dateTime(item.created_at)),
-      item.comment ? el("p", {}, `Kommentar: ${item.comment}`) : null)) : [el("li", { class: "sr-ws-muted" }, "Keine.")]));
-    $("#fragen-themen").replaceChildren(...(topics.months.length ? topics.months.map((cell) => el("div", { class: "sr-ws-month" },
-      el("h4", {}, `${cell.month} · `, cell.phase === "ohne" ? "ohne Phase" : phaseBadge(cell.phase), ` · ${cell.questions} Fragen`),
-      el("ol", {}, cell.topics.map((t) => el("li", {}, `${t.example} (${t.count}×)`))))) : [el("p", { class: "sr-ws-muted" }, "Noch keine Fragen.")]));
-    $("#fragen-tabelle tbody").replaceChildren(...log.questions.map((q) => el("tr", {},
-      el("td", {}, dateTime(q.asked_at)), el("td", {}, q.question), el("td", {}, q.phase ? vocabulary.phaseLabel(q.phase) : "–"),
-      el("td", {}, q.abstained ? "nein" : "ja"), el("td", {}, q.rating === "up" ? "👍" : q.rating === "down" ? "👎" : ""),
-      el("td", {}, q.comment || ""))));
+    $("#fragen-gruppen").replaceChildren(...listOr(groups.groups, groupItem, "Keine unbeantworteten Fragen."));
+    $("#fragen-daumen").replaceChildren(...listOr(down.feedback, downvotedItem, "Keine."));
+    $("#fragen-themen").replaceChildren(...(topics.months.length ? topics.months.map(monthBlock)
+      : [el("p", { class: "sr-ws-muted" }, "Noch keine Fragen.")]));
+    $("#fragen-tabelle tbody").replaceChildren(...log.questions.map(logRow));
   } catch (error) {
     $("#fragen-gruppen").replaceChildren(el("li", { class: "sr-ws-error" }, error.message));
   }

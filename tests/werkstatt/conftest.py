@@ -23,7 +23,8 @@ class Trainer:
 
     def services_with(self, **overrides: object) -> Services:
         """Another container on the same index (e.g. with a language model)."""
-        settings = Settings(_env_file=None, **{**self.settings.model_dump(), **overrides})  # validated, unlike model_copy
+        # Settings(...) validates the overrides (model_copy would not).
+        settings = Settings(_env_file=None, **{**self.settings.model_dump(), **overrides})
         services = Services(settings, embeddings=HashEmbeddings(),
                             phase_tagger=EditorPhases())
         services.answerer.rule = self.services.answerer.rule

@@ -14,7 +14,7 @@ from tests.auth_support import key_headers
 
 def test_topics_cells_labels_and_gaps(trainer, tmp_path) -> None:  # noqa: ANN001
     services = trainer.services
-    coverage = CoverageService(services.store, services.lexical, tmp_path / "coverage.json").coverage()
+    coverage = CoverageService(services.store, services.lexical, services.registry, tmp_path / "c.json").coverage()
     assert coverage.chunks == services.store.count() and len(coverage.topics) == topic_count(coverage.chunks)
     assert sum(topic.chunks for topic in coverage.topics) == coverage.chunks
     texts = " ".join(text for _, docs, _, _ in services.store.iter_all() for text in docs)
