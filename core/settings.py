@@ -147,9 +147,9 @@ class Settings(BaseSettings):
     # Log every public question (time, phase, abstained, filters, rating/comment; no IP, cookie, key).
     question_log: bool = True
     question_log_days: int = Field(default=180, ge=1, description="rows older than this are deleted")
-    # Cosine distance below which logged questions count as one need (chosen on the dev split of
-    # eval/question_groups by `stadtretter eval`).
-    question_group_distance: float = Field(default=0.16, gt=0, lt=2)
+    # Distance (1 − similarity of embeddings and retrieved passages, services/question_groups.py) below which
+    # logged questions count as one need; chosen on the dev split of eval/question_groups by `stadtretter eval`.
+    question_group_distance: float = Field(default=0.56, gt=0, lt=2)
 
     @property
     def state_database_url(self) -> str:

@@ -134,8 +134,10 @@ class CoverageService:
         for row, label in enumerate(labels):
             members[int(label)].append(row)
         order = sorted(members, key=lambda label: -len(members[label]))
-        terms = characteristic_terms([_texts_by_source(members[label], texts, metas) for label in order], top=4,
-                                     min_texts=2)
+        groups = [_texts_by_source(members[label], texts, metas) for label in order]
+        shared = characteristic_terms(groups, top=4, min_texts=2)
+        single = characteristic_terms(groups, top=4) if not all(shared) else shared
+        terms = [words or fallback for words, fallback in zip(shared, single)]  # topics of one or two documents
         topics: list[Topic] = []
         gaps: list[Gap] = []
         sources: dict[str, dict[str, Any]] = {}

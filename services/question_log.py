@@ -46,7 +46,9 @@ question_log = Table(
     Column("comment", Text),
     Column("embedding_model", String(200)),
     Column("vector", LargeBinary),  # float32 question embedding of embedding_model
+    Column("retrieved", Text),  # JSON: ids of the chunks the question retrieves, best first (for grouping)
 )
+RETRIEVED = 10  # chunks per question kept for grouping
 RATING_WINDOW = timedelta(hours=24)  # a rating belongs to the newest unrated row with the same question in this window
 
 
@@ -60,6 +62,7 @@ class LoggedQuestion:
     filters: dict[str, Any] = field(default_factory=dict)
     rating: str | None = None
     comment: str | None = None
+    retrieved: list[str] = field(default_factory=list, repr=False)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -85,13 +88,14 @@ class QuestionLog:
 
     def record(self, question: str, answer: Answer, filters: SearchFilters | None = None,
                mode: SearchMode | None = None, vector: np.ndarray | None = None,
-               asked_at: datetime | None = None) -> int:
+               retrieved: list[str] | None = None, asked_at: datetime | None = None) -> int:
         phase = answer.phase.phase if answer.phase is not None and not answer.abstained else None
         values = {
             "asked_at": _utc(asked_at or datetime.now(timezone.utc)), "question": question.strip(), "phase": phase,
             "abstained": bool(answer.abstained), "filters": json.dumps(filters_dict(filters, mode), ensure_ascii=False),
             "embedding_model": self.embeddings.model_name if vector is not None else None,
             "vector": np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
+            "retrieved": json.dumps(retrieved or []),
         }
         with self.engine.begin() as db:
             self._expire(db)
@@ -128,7 +132,7 @@ class QuestionLog:
                 until: datetime | None = None, text: str | None = None, limit: int | None = None
                 ) -> list[LoggedQuestion]:
         self.expire()
-        query = select(*[c for c in question_log.c if c.name not in ("vector", "embedding_model")])
+        query = select(*[c for c in question_log.c if c.name not in ("vector", "embedding_model", "retrieved")])
         query = self._where(query, abstained, phase, since, until, text)
         query = query.order_by(question_log.c.asked_at.desc(), question_log.c.id.desc())
         if limit:
@@ -174,10 +178,11 @@ class QuestionLog:
         return LoggedQuestion(
             id=row["id"], asked_at=_utc(row["asked_at"]), question=row["question"], phase=row["phase"],
             abstained=bool(row["abstained"]), filters=json.loads(row["filters"] or "{}"), rating=row["rating"],
-            comment=row["comment"],
+            comment=row["comment"], retrieved=json.loads(row.get("retrieved") or "[]"),
         )
 
 
+RATING_LABELS = {"up": "hilfreich", "down": "nicht hilfreich"}
 CSV_COLUMNS = ("Zeit (UTC)", "Frage", "Phase", "Unbeantwortet", "Bewertung", "Kommentar", "Filter")
 
 
@@ -189,7 +194,7 @@ def to_csv(entries: Iterable[LoggedQuestion]) -> str:
     for entry in entries:
         writer.writerow([
             entry.asked_at.strftime("%Y-%m-%d %H:%M:%S"), entry.question, entry.phase or "",
-            "ja" if entry.abstained else "nein", {"up": "👍", "down": "👎"}.get(entry.rating or "", ""),
+            "ja" if entry.abstained else "nein", RATING_LABELS.get(entry.rating or "", ""),
             entry.comment or "", json.dumps(entry.filters, ensure_ascii=False) if entry.filters else "",
         ])
     return buffer.getvalue()
@@ -216,15 +221,17 @@ class LoggedQA:
                                           conversation_id=conversation_id):
             if event == "phase":
                 phase = data
-            if event == "done":
+            yield event, data
+            if event == "done":  # after the client has the answer: logging adds no waiting
                 answer = Answer(question, data.get("answer", ""), [], abstained=bool(data.get("abstained")),
                                 phase=PhaseTag(**phase) if phase else None)
                 self._record(question, answer, filters, mode)
-            yield event, data
 
     def _record(self, question: str, answer: Answer, filters: SearchFilters | None, mode: SearchMode | None) -> None:
         try:
             vector = self.qa.answerer.query_vector(question)  # just computed for the answer: a cache hit
-            self.log.record(question, answer, filters, mode, vector=vector)
+            # What the question finds, unfiltered: two wordings of one need find the same passages (grouping).
+            hits = self.qa.answerer.search.search(question, k=RETRIEVED, vector=vector)
+            self.log.record(question, answer, filters, mode, vector=vector, retrieved=[h.chunk_id for h in hits])
         except Exception as exc:  # noqa: BLE001 - the participant gets the answer anyway
             logger.error("Frage nicht protokolliert: %s", exc)

@@ -79,7 +79,7 @@ def grouping_report(services: Services) -> dict | None:
     if not folder.is_dir():
         console.print(f"Fragengruppen: {folder} fehlt, die Gruppierung wird nicht bewertet.")
         return None
-    dev, test = evaluate_grouping(load_labelled(folder), services.embeddings)
+    dev, test = evaluate_grouping(load_labelled(folder), services.embeddings, services.search)
     return {"dev": asdict(dev), "test": asdict(test)}
 
 

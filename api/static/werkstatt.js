@@ -150,6 +150,10 @@ function startDossier(topic, phase) {
 
 const HEAT_PHASES = ["E", "K", "T"];
 
+function sourcesText(count) {
+  return count === 1 ? "1 Quelle" : `${count} Quellen`;
+}
+
 function cellSources(topic, phase) {
   const ids = new Set();
   for (const cell of Object.values(topic.cells[phase] || {})) cell.sources.forEach((id) => ids.add(id));
@@ -179,12 +183,12 @@ function showCell(map, topic, phase) {
 function renderHeatmap(map) {
   const max = Math.max(1, ...map.topics.flatMap((t) => HEAT_PHASES.map((p) => cellSources(t, p).length)));
   const rows = map.topics.map((topic) => el("tr", {},
-    el("th", { scope: "row" }, topic.label, el("span", { class: "sr-ws-muted" }, ` · ${topic.sources} Quellen`)),
+    el("th", { scope: "row" }, topic.label, el("span", { class: "sr-ws-muted" }, ` · ${sourcesText(topic.sources)}`)),
     HEAT_PHASES.map((phase) => {
       const count = cellSources(topic, phase).length;
       const button = el("button", {
         type: "button", class: `sr-ws-heat sr-ws-heat-${phase}${count ? "" : " sr-ws-heat-empty"}`,
-        "aria-label": `${topic.label}, ${vocabulary.phaseLabel(phase)}: ${count} Quellen`,
+        "aria-label": `${topic.label}, ${vocabulary.phaseLabel(phase)}: ${sourcesText(count)}`,
         onclick: () => showCell(map, topic, phase),
       }, String(count));
       button.style.setProperty("--sr-heat", String(count / max));
@@ -261,8 +265,10 @@ function monthBlock(cell) {
     el("ol", {}, cell.topics.map((t) => el("li", {}, `${t.example} (${t.count}×)`))));
 }
 
+const RATING_LABELS = { up: "hilfreich", down: "nicht hilfreich" };
+
 function logRow(q) {
-  const rating = q.rating === "up" ? "👍" : q.rating === "down" ? "👎" : "";
+  const rating = RATING_LABELS[q.rating] || "";
   return el("tr", {}, el("td", {}, dateTime(q.asked_at)), el("td", {}, q.question),
     el("td", {}, q.phase ? vocabulary.phaseLabel(q.phase) : "–"), el("td", {}, q.abstained ? "nein" : "ja"),
     el("td", {}, rating), el("td", {}, q.comment || ""));

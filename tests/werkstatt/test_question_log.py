@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -43,11 +44,12 @@ def test_a_public_question_is_logged_without_ip_cookie_key_or_conversation(clien
     assert response.status_code == 200
     columns = {c["name"] for c in inspect(_services(client).database.engine).get_columns("question_log")}
     assert columns == {"id", "asked_at", "question", "phase", "abstained", "filters", "rating", "comment",
-                       "embedding_model", "vector"}
+                       "embedding_model", "vector", "retrieved"}
     with _services(client).database.engine.connect() as db:
         row = db.execute(question_log.select()).mappings().one()
     assert row["question"] == "Wie wird die Passantenbefragung vorbereitet?"
     assert row["phase"] == "E" and row["abstained"] is False and '"types": ["article"]' in row["filters"]
+    assert len(json.loads(row["retrieved"])) == 10  # what the question finds, for grouping
     stored = " ".join(str(value) for key, value in row.items() if key != "vector")
     assert "testclient" not in stored and "abc" not in stored and response.json()["conversation_id"] not in stored
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text),
         sa.Column("embedding_model", sa.String(200)),
         sa.Column("vector", sa.LargeBinary),
+        sa.Column("retrieved", sa.Text),
     )
     op.create_index("ix_question_log_asked_at", "question_log", ["asked_at"])
 
