@@ -210,11 +210,11 @@ class DossierBuilder:
                             thin_note(phase, len(sources), request.size))
 
     def _relevant(self, hit: SearchHit, topic_terms: set[str]) -> bool:
-        """A chunk belongs in the dossier when it shares a content term with the topic, or when its best sentence
-        is as close to the topic as an answer's evidence must be (the calibrated abstention threshold)."""
-        if not topic_terms or topic_terms & set(analyze(hit.text, getattr(self.search.lexical, "decompounder", None))):
-            return True
-        return float(hit.metadata.get("evidence", 0.0)) >= self.answerer.rule.min_cosine
+        """A chunk belongs in the dossier when it shares a content term with the topic (stems, compounds split:
+        "Befragung" finds "Passantenbefragung"). Dense search always returns neighbours, also for topics the
+        archive lacks; without this a thin phase would be filled with unrelated sources instead of named thin."""
+        decompounder = getattr(self.search.lexical, "decompounder", None)
+        return not topic_terms or bool(topic_terms & set(analyze(hit.text, decompounder)))
 
     def _source(self, n: int, topic: str, hits: list[SearchHit], base: str) -> DossierSource:
         first = hits[0].metadata
