@@ -17,13 +17,13 @@ import json
 import math
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
+from sklearn.cluster import MiniBatchKMeans
 
 from core.store import ChunkStore
 from core.vocabulary import PHASE_DATIVE, PHASES, SOURCE_TYPES
@@ -127,7 +127,9 @@ class CoverageService:
         matrix = np.concatenate(vectors)
         k = min(topic_count(len(ids)), len(ids))
         if k > 1:
-            labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(matrix)
+            # Mini-batch k-means: 2-3x faster than full k-means at 10k chunks (bench/coverage.py), same topics.
+            kmeans = MiniBatchKMeans(n_clusters=k, n_init=3, random_state=0, batch_size=2048)
+            labels = kmeans.fit_predict(matrix)
         else:
             labels = np.zeros(len(ids), int)
         members: dict[int, list[int]] = defaultdict(list)
@@ -142,19 +144,20 @@ class CoverageService:
         gaps: list[Gap] = []
         sources: dict[str, dict[str, Any]] = {}
         for number, (label, words) in enumerate(zip(order, terms), 1):
-            cells: dict[str, dict[str, Cell]] = {p: {t: Cell() for t in SOURCE_TYPES} for p in (*PHASES, NO_PHASE)}
-            topic_sources: set[str] = set()
+            chunks: Counter[tuple[str, str]] = Counter()
+            documents: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)  # ordered sets of source ids
             for row in members[label]:
                 meta = metas[row]
                 source = str(meta.get("source_id", ""))
-                phase = meta.get("phase") if meta.get("phase") in PHASES else NO_PHASE
-                cell = cells[phase].setdefault(str(meta.get("type", "")), Cell())
-                cell.chunks += 1
-                if source not in cell.sources:
-                    cell.sources.append(source)
-                topic_sources.add(source)
+                key = (meta.get("phase") if meta.get("phase") in PHASES else NO_PHASE, str(meta.get("type", "")))
+                chunks[key] += 1
+                documents[key].setdefault(source, None)
                 sources.setdefault(source, {"title": meta.get("title"), "type": meta.get("type"),
                                             "url": meta.get("url") or None, "date": meta.get("date")})
+            cells = {phase: {kind: Cell(chunks[(phase, kind)], list(documents.get((phase, kind), {})))
+                             for kind in dict.fromkeys([*SOURCE_TYPES, *(k for p, k in chunks if p == phase)])}
+                     for phase in (*PHASES, NO_PHASE)}
+            topic_sources = {source for found in documents.values() for source in found}
             name = ", ".join(words) or f"Thema {number}"
             topics.append(Topic(number, name, words, len(members[label]), len(topic_sources), cells))
             for phase in PHASES:
