@@ -30,6 +30,9 @@ logger = logging.getLogger("stadtretter.dossier")
 
 CANDIDATES_PER_SOURCE = 4  # chunks searched per wanted source: documents repeat in the hit list
 MAX_EXCERPTS = 4
+# Excerpts come from a document's best chunks only: embedding their sentences is most of a cold dossier's time
+# (bench/dossier.py).
+EXCERPT_CHUNKS = 2
 MIN_EXCERPTS = 2
 EXCERPT_MARGIN = 0.08  # excerpts beyond the second must score within this of the best sentence
 THIN_SHARE = 0.5  # fewer sources than this share of the wanted size: the phase is called thin
@@ -227,6 +230,7 @@ class DossierBuilder:
 
     def _excerpts(self, topic: str, hits: list[SearchHit], base: str) -> list[Excerpt]:
         """The 2–4 sentences of the document's retrieved chunks closest to the topic, in document order."""
+        hits = hits[:EXCERPT_CHUNKS]
         candidates = [(hit, sentence) for rank, hit in enumerate(hits) for sentence in chunk_sentences(hit, rank)]
         if not candidates:
             return [self._excerpt(hits[0], Sentence(0, 0, hits[0].text.strip()[:300]), base)]
