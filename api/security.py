@@ -140,7 +140,8 @@ class SecurityMiddleware:
             else:
                 retry_after = self.limits.hit(self.limits.per_client, "client", client_address(scope), origin or "-")
             if retry_after is not None:
-                extra = [(name.lower().encode(), value.encode()) for name, value in retry_after_header(retry_after).items()]
+                header = retry_after_header(retry_after)
+                extra = [(name.lower().encode(), value.encode()) for name, value in header.items()]
                 await _json(send, 429, {"detail": RATE_LIMIT_MESSAGE}, extra)
                 return
         await self.app(scope, receive, send)

@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 
 
 class DatabaseOutdated(RuntimeError):
-    """The schema is behind the code: `stadtretter db upgrade` is needed (message in German)."""
+    """The schema does not match the code (behind: `stadtretter db upgrade`; unknown: newer); message in German."""
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
@@ -66,6 +66,9 @@ class Database:
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
+    def _known_revisions(self) -> set[str]:
+        return {script.revision for script in ScriptDirectory.from_config(self._alembic_config()).walk_revisions()}
+
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -81,6 +84,11 @@ class Database:
         current, head = self.current_revision(), self.head_revision()
         if current == head:
             return
+        if current is not None and current not in self._known_revisions():
+            raise DatabaseOutdated(
+                f"Die Zustandsdatenbank hat die Version {current}, die dieses Programm nicht kennt "
+                f"(es kennt bis {head}). Wurde eine ältere Version des Wissens-Chats installiert?"
+            )
         if apply:
             self.upgrade()
             return

@@ -157,6 +157,12 @@ class AccountService:
     def remove(self, name: str) -> None:
         with self.database.session() as db:
             user = self._user(db, name)
+            admins = db.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
+            if user.role == "admin" and admins == 1:
+                raise AccountError(
+                    f"'{name}' ist das letzte Administrator-Konto und kann nicht gelöscht werden; "
+                    "bitte zuerst ein anderes anlegen"
+                )
             db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
             db.delete(user)
 

@@ -184,7 +184,8 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="als JSON")] 
         return
     table = Table("Name", "Rechte", "Anfang", "erzeugt", "zuletzt benutzt")
     for key in keys:
-        table.add_row(key.name, ", ".join(key.scopes), key.prefix + "…", _when(key.created_at), _when(key.last_used_at))
+        scopes = ", ".join(key.scopes)
+        table.add_row(key.name, scopes, key.prefix + "…", _when(key.created_at), _when(key.last_used_at))
     console.print(table)
 
 

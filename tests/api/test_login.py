@@ -61,7 +61,8 @@ def test_wrong_password_or_unknown_name_is_one_german_message(client: TestClient
     name = add_user(client, "admin")
     for attempt in (form_login(client, name, "falsch-falsch-falsch"), form_login(client, "niemand", PASSWORD)):
         assert attempt.status_code == 401 and "Benutzername oder Passwort ist falsch." in attempt.text
-        assert 'aria-invalid="true"' in attempt.text and "stadtretter_session" not in attempt.headers.get("set-cookie", "")
+        assert 'aria-invalid="true"' in attempt.text
+        assert "stadtretter_session" not in attempt.headers.get("set-cookie", "")
     assert client.get("/v1/me").json()["authenticated"] is False
 
 
@@ -172,9 +173,21 @@ def test_admin_manages_keys_over_the_api_with_csrf(client: TestClient) -> None:
     assert client.delete(f"/v1/admin/keys/{key['id']}", headers=headers).status_code == 200
     assert client.delete(f"/v1/admin/keys/{key['id']}", headers=headers).status_code == 404
     revoked = client.post("/v1/search", json={"query": "x"}, headers={"Authorization": f"Bearer {key['key']}"})
-    assert revoked.status_code == 401 and revoked.json()["detail"] == "Der API-Schlüssel ist ungültig oder wurde widerrufen."
+    assert revoked.status_code == 401
+    assert revoked.json()["detail"] == "Der API-Schlüssel ist ungültig oder wurde widerrufen."
 
 
 def test_an_admin_key_needs_no_csrf_token(client: TestClient) -> None:
-    created = client.post("/v1/admin/keys", json={"name": "cms", "scopes": ["search"]}, headers=key_headers(client, "admin"))
+    admin = key_headers(client, "admin")
+    created = client.post("/v1/admin/keys", json={"name": "cms", "scopes": ["search"]}, headers=admin)
     assert created.status_code == 201
+
+
+def test_the_chat_page_carries_the_csrf_token_of_a_login_in_a_closed_group(tmp_path: Path) -> None:
+    with auth_client(tmp_path, public_access=False) as client:
+        assert 'name="csrf-token"' not in client.get("/").text
+        assert client.post("/v1/ask", json={"question": "Was kostet WLAN?"}).status_code == 401
+        csrf = login(client, "trainer")
+        assert f'<meta name="csrf-token" content="{csrf}">' in client.get("/").text
+        asked = client.post("/v1/ask", json={"question": "Was kostet WLAN?"}, headers={"X-CSRF-Token": csrf})
+        assert asked.status_code == 200

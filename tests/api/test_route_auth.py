@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from api.auth import AdminPageDep, TrainerPageDep
 from tests.auth_support import auth_client, key_headers, login
 
 # Answer without credentials whatever STADTRETTER_PUBLIC_ACCESS says.
@@ -71,7 +72,8 @@ def closed_client(tmp_path_factory: pytest.TempPathFactory):
 
 
 def protected(client: TestClient) -> list[tuple[str, str, bool]]:
-    return [r for r in all_routes(client) if (r[0], r[1]) not in ALWAYS_PUBLIC and (r[0], r[1]) not in PUBLIC_WITH_SCOPE]
+    public = ALWAYS_PUBLIC | set(PUBLIC_WITH_SCOPE)
+    return [route for route in all_routes(client) if (route[0], route[1]) not in public]
 
 
 def test_the_enumeration_sees_the_known_routes(client: TestClient) -> None:
@@ -130,8 +132,11 @@ class TestClosedCourseGroup:
 
     def test_public_routes_need_credentials(self, closed_client: TestClient) -> None:
         for (method, path), _scope in PUBLIC_WITH_SCOPE.items():
-            response = closed_client.request(method, concrete(path), json={})
-            assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+            response = closed_client.request(method, concrete(path), json={}, follow_redirects=False)
+            if path.startswith("/quellen"):  # pages send the browser to the login
+                assert response.status_code == 303 and response.headers["location"].startswith("/anmelden?next=")
+            else:
+                assert response.status_code == 401, f"{method} {path}: {response.status_code}"
         for method, path in (("GET", "/v1/vocabulary"), ("GET", "/healthz"), ("GET", "/")):
             assert closed_client.request(method, path).status_code == 200
 
@@ -151,3 +156,23 @@ class TestClosedCourseGroup:
         ask = closed_client.post("/v1/ask", json={"question": "Was kostet WLAN?"},
                                  headers=key_headers(closed_client, "ask"))
         assert ask.status_code == 200 and ask.json()["abstained"] is True
+
+
+def test_page_dependencies_send_browsers_to_the_login(tmp_path: Path) -> None:
+    """How H15b's /verwaltung and H17's /werkstatt are guarded: AdminPageDep / TrainerPageDep."""
+    with auth_client(tmp_path) as client:
+        @client.app.get("/test-verwaltung", include_in_schema=False)
+        def admin_page(principal: AdminPageDep) -> dict:
+            return {"name": principal.name}
+
+        @client.app.get("/test-werkstatt", include_in_schema=False)
+        def trainer_page(principal: TrainerPageDep) -> dict:
+            return {"name": principal.name}
+
+        anonymous = client.get("/test-verwaltung?tab=schluessel", follow_redirects=False)
+        assert anonymous.status_code == 303
+        assert anonymous.headers["location"] == "/anmelden?next=/test-verwaltung%3Ftab%3Dschluessel"
+        login(client, "trainer")
+        assert client.get("/test-werkstatt").status_code == 200
+        refused = client.get("/test-verwaltung")
+        assert refused.status_code == 403 and "Administrator*in" in refused.json()["detail"]

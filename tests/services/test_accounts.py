@@ -137,3 +137,37 @@ def test_key_names_are_unique_and_unknown_keys_cannot_be_revoked(database: Datab
         keys.create("cms", "ask")
     with pytest.raises(ApiKeyError, match="gibt es nicht"):
         keys.revoke("fehlt")
+
+
+def test_a_database_from_a_newer_program_is_refused(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(DatabaseOutdated, match="0099_future, die dieses Programm nicht kennt"):
+        database.ensure_current(apply=True)
+
+
+def test_the_last_admin_cannot_be_removed(accounts: AccountService) -> None:
+    accounts.add("anna", "admin", PASSWORD)
+    with pytest.raises(AccountError, match="letzte Administrator-Konto"):
+        accounts.remove("anna")
+    accounts.add("berta", "admin", PASSWORD)
+    accounts.remove("anna")
+    assert [account.name for account in accounts.list()] == ["berta"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "STADTRETTER_SESSION_SECRET fehlt"),
+        ({"session_secret": "zu-kurz"}, "kürzer als 32 Zeichen"),
+        ({"session_secret": "s" * 40, "allowed_origins": "*"}, "nicht '\\*' enthalten"),
+    ],
+)
+def test_production_settings_refuse_unsafe_values(values: dict, message: str, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None, environment="production", data_dir=tmp_path, **values)
+    Settings(_env_file=None, environment="production", data_dir=tmp_path, session_secret="s" * 40)
