@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.compare import load_line  # noqa: E402
-from core.settings import Settings, get_settings  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 from core.vocabulary import PHASES, SOURCE_TYPES  # noqa: E402
 from services.container import Services  # noqa: E402
 

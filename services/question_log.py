@@ -4,7 +4,8 @@ conversation id is stored. Rows older than the retention period (settings.questi
 write and before every read.
 
 The table lives in the state database (SQLAlchemy; created by the Alembic revision 0002_question_log). The question's
-embedding is stored with it (the answer has just computed it), so grouping the log by meaning embeds nothing again.
+embedding is stored with it (the answer has just computed it), and the ids of the chunks it retrieves, so grouping
+the log by meaning (services/question_groups.py) embeds nothing again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from sqlalchemy import (
 )
 
 from core.database import Base
-
 from core.embeddings import StadtretterEmbeddings
 from core.vocabulary import SearchMode
 from retriever.models import Answer, PhaseTag, SearchFilters
