@@ -116,7 +116,7 @@ class Services:
     def pipeline(self) -> IngestPipeline:
         return IngestPipeline(
             self.settings, self.embeddings, self.store, self.registry,
-            enrichers=self._enrichers(), listeners=[self.lexical],
+            enrichers=self._enrichers(), listeners=[self.lexical, self.coverage],  # coverage reads the lexical index
         )
 
     def _enrichers(self) -> list:

@@ -6,14 +6,16 @@ Topics are k-means clusters (scikit-learn) of the stored chunk embeddings, label
 type cell counts chunks and documents; a phase with no or one document in a topic is named as a gap.
 
 The map is cached in data_dir/coverage.json under the index's signature (chunk ids, count and the registry's newest
-ingestion time: it changes with every ingestion that adds, changes or removes a document), so the first request
-after an ingestion recomputes it and every other reads the cache.
+ingestion time: it changes with every ingestion that adds, changes or removes a document). The ingestion pipeline
+recomputes it at its end (the service is an index listener after the lexical index); a request that finds the cache
+stale (after a reindex, or a failed recomputation) computes it then.
 bench/coverage.py measures the cost.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -30,6 +32,8 @@ from core.vocabulary import PHASE_DATIVE, PHASES, SOURCE_TYPES
 from ingest.registry import Registry
 from retriever.lexical import LexicalIndex
 from services.dossier_terms import characteristic_terms
+
+logger = logging.getLogger("stadtretter.coverage")
 
 FORMAT_VERSION = 1
 MIN_TOPICS, MAX_TOPICS = 4, 40
@@ -98,6 +102,17 @@ class CoverageService:
         self.lexical.load()
         newest = max((record.updated_at for record in self.registry.all()), default=0.0)
         return f"{FORMAT_VERSION}:{self.lexical.signature}:{self.store.count()}:{newest}"
+
+    # --- ingestion listener (ingest.pipeline.IndexListener): the map is ready before the first request -------
+
+    def sync(self, store: ChunkStore) -> None:
+        try:
+            self.coverage()
+        except Exception as exc:  # noqa: BLE001 - a failed map must not fail the ingestion; requests retry
+            logger.error("Themenlandkarte nicht berechnet: %s", exc)
+
+    def is_current(self, store: ChunkStore) -> bool:
+        return self._read_cache(self.signature()) is not None
 
     def coverage(self) -> CoverageMap:
         """The map of the current index: from the cache when the index has not changed, else computed."""

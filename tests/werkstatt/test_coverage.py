@@ -32,7 +32,7 @@ def test_topics_cells_labels_and_gaps(trainer, tmp_path) -> None:  # noqa: ANN00
     assert {s["type"] for s in coverage.sources.values()} == {"article", "webtalk", "course"}
 
 
-def test_cached_until_the_index_changes(trainer, tmp_path) -> None:  # noqa: ANN001
+def test_cached_until_the_index_changes_and_recomputed_by_the_ingestion(trainer, tmp_path) -> None:  # noqa: ANN001
     shutil.copytree(trainer.settings.data_dir, tmp_path / "data")  # a copy of the index: this test ingests
     services = trainer.services_with(data_dir=tmp_path / "data")
     first = services.coverage.coverage()
@@ -46,10 +46,13 @@ def test_cached_until_the_index_changes(trainer, tmp_path) -> None:  # noqa: ANN
                                       "vom Bahnhof in die Fußgängerzone. Abstellanlagen stehen am Markt.\n",
                                       encoding="utf-8")
     services.pipeline().run([extra])
+    assert len(calls) == 1  # the pipeline's listener recomputed the map
     services.reset()
-    services.coverage.compute = lambda signature="": calls.append(signature) or original(signature)
-    again = services.coverage.coverage()
-    assert calls and again.signature != first.signature and again.chunks == first.chunks + 1
+    fresh = services.coverage
+    fresh.compute = lambda signature="": calls.append(signature) or original(signature)
+    again = fresh.coverage()
+    assert len(calls) == 1  # the request reads what the ingestion computed
+    assert again.signature != first.signature and again.chunks == first.chunks + 1
 
 
 def test_coverage_route_is_for_trainers(trainer) -> None:  # noqa: ANN001
