@@ -154,9 +154,15 @@ function sourcesText(count) {
   return count === 1 ? "1 Quelle" : `${count} Quellen`;
 }
 
+let coverageMap = null;
+
+/** The documents of a topic in a phase, of the source type chosen above the map (or of all types). */
 function cellSources(topic, phase) {
+  const type = $("#karte-typ").value;
   const ids = new Set();
-  for (const cell of Object.values(topic.cells[phase] || {})) cell.sources.forEach((id) => ids.add(id));
+  for (const [key, cell] of Object.entries(topic.cells[phase] || {})) {
+    if (!type || key === type) cell.sources.forEach((id) => ids.add(id));
+  }
   return [...ids];
 }
 
@@ -209,12 +215,12 @@ async function loadCoverage() {
     $("#karte-inhalt").replaceChildren(el("p", { class: "sr-ws-error" }, await errorMessage(response)));
     return;
   }
-  const map = await response.json();
-  if (!map.topics.length) {
+  coverageMap = await response.json();
+  if (!coverageMap.topics.length) {
     $("#karte-inhalt").replaceChildren(el("p", {}, "Das Archiv ist leer."));
     return;
   }
-  renderHeatmap(map);
+  renderHeatmap(coverageMap);
 }
 
 // --- Fragenprotokoll --------------------------------------------------------------------------------------------
@@ -302,5 +308,9 @@ for (const button of document.querySelectorAll("#mappe-downloads button")) {
   button.addEventListener("click", () => download(button.dataset.format));
 }
 $("#fragen-filter").addEventListener("submit", loadQuestions);
+$("#karte-typ").addEventListener("change", () => {
+  if (coverageMap) renderHeatmap(coverageMap);
+  $("#karte-zelle").hidden = true;
+});
 loadCoverage();
 loadQuestions();

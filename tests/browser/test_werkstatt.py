@@ -66,6 +66,10 @@ def test_trainer_builds_a_dossier_downloads_it_and_reads_the_question_log(live, 
     expect(cell).to_be_visible()
     expect(cell.get_by_role("link").first).to_be_visible()
     expect(cell.get_by_role("button", name=re.compile("^Mappe „"))).to_be_visible()
+    page.get_by_label("Quellentyp", exact=True).select_option("course")  # the course PDF is tagged E
+    expect(page.locator(".sr-ws-heat-E:not(.sr-ws-heat-empty)")).not_to_have_count(0)
+    expect(page.locator(".sr-ws-heat-K:not(.sr-ws-heat-empty), .sr-ws-heat-T:not(.sr-ws-heat-empty)")).to_have_count(0)
+    page.get_by_label("Quellentyp", exact=True).select_option("")
 
     group = page.locator("#fragen-gruppen li", has_text="Lastenräder")
     expect(group).to_contain_text("2× gefragt")
