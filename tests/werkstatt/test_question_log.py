@@ -142,3 +142,17 @@ def test_werkstatt_page_needs_a_trainer_login_and_carries_the_csrf_token(client:
     assert page.status_code == 200 and f'<meta name="csrf-token" content="{csrf}">' in page.text
     assert "nach 180 Tagen gelöscht" in page.text and '<script type="module" src="/static/werkstatt.js">' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_labelled_set_and_its_evaluation(trainer) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    from services.question_groups import evaluate_grouping, load_labelled
+
+    items = load_labelled(Path(__file__).resolve().parents[2] / "eval" / "question_groups")
+    groups = {item.group for item in items}
+    assert len(items) >= 80 and len(groups) >= 20 and len(set(i.question for i in items)) == len(items)
+    dev, test = evaluate_grouping(items, trainer.services.embeddings, trainer.services.search)
+    assert (dev.questions, dev.groups, test.questions, test.groups) == (48, 12, 48, 12)
+    assert test.threshold == dev.threshold and 0 <= test.f1 <= 1
+    assert all(len(item.retrieved) == 10 for item in items)
