@@ -186,8 +186,15 @@ class Services:
 
     @property
     def public_qa(self) -> QAService | LoggedQA:
-        """QAService for the public API: each question is logged unless STADTRETTER_QUESTION_LOG=false."""
-        return LoggedQA(self.qa, self.question_log) if self.settings.question_log else self.qa
+        """QAService for the public API: each question is logged unless STADTRETTER_QUESTION_LOG=false. An
+        unusable state database costs the log, never the answer."""
+        if not self.settings.question_log:
+            return self.qa
+        try:
+            return LoggedQA(self.qa, self.question_log)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unmigrated PostgreSQL database
+            logger.error("Fragenprotokoll nicht verfügbar: %s", exc)
+            return self.qa
 
     def log_rating(self, question: str, rating: str, comment: str | None) -> None:
         """A participant's rating also goes to the question log; a failing log never loses the feedback."""

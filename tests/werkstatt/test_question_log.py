@@ -156,3 +156,14 @@ def test_labelled_set_and_its_evaluation(trainer) -> None:  # noqa: ANN001
     assert (dev.questions, dev.groups, test.questions, test.groups) == (48, 12, 48, 12)
     assert test.threshold == dev.threshold and 0 <= test.f1 <= 1
     assert all(len(item.retrieved) == 10 for item in items)
+
+
+def test_an_unusable_state_database_costs_the_log_not_the_answer(client: TestClient, monkeypatch) -> None:  # noqa: ANN001
+    from services.container import Services
+
+    def unusable(self) -> None:  # noqa: ANN001
+        raise RuntimeError("Die Zustandsdatenbank ist nicht erreichbar")
+
+    monkeypatch.setattr(Services, "question_log", property(unusable))
+    response = client.post("/v1/ask", json={"question": "Was kostet das WLAN?"})
+    assert response.status_code == 200 and response.json()["answer"]
