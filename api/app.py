@@ -11,7 +11,10 @@ from api import API_PREFIX
 from api.auth import SessionSigner, check_production_ready
 from api.errors import install_error_handlers
 from api.observability import install_observability
-from api.routers import admin_keys, ask, auth, feedback, health, phases, search, sources, vocabulary, web
+from api.routers import (
+    admin_keys, ask, auth, coverage, dossiers, feedback, health, phases, questions, search, sources, vocabulary, web,
+    werkstatt,
+)
 from api.security import install_security
 from core import __version__
 from core.embeddings import EmbeddingUnavailable
@@ -46,11 +49,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.session_signer = SessionSigner(services.settings)
-    for module in (ask, search, sources, phases, vocabulary, feedback, auth, admin_keys):
+    for module in (ask, search, sources, phases, vocabulary, feedback, auth, admin_keys, dossiers, questions, coverage):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(web.router)
     app.include_router(auth.pages)
+    app.include_router(werkstatt.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
     install_observability(app, settings or services.settings)

@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from api.deps import ServicesDep
 from core.settings import Settings
 from services.accounts import ROLE_LABELS
+from services.container import Services
 
 SESSION_COOKIE = "stadtretter_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -116,7 +117,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _resolve(request: Request, services) -> Principal:  # noqa: ANN001 - services.container.Services
+def _resolve(request: Request, services: Services) -> Principal:
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, credential = authorization.partition(" ")
@@ -232,7 +233,7 @@ NO_ADMIN_IN_PRODUCTION = (
 )
 
 
-def check_production_ready(services) -> None:  # noqa: ANN001 - services.container.Services
+def check_production_ready(services: Services) -> None:
     """Beyond the settings validator (session secret, no '*' origin): production needs an admin account."""
     if services.settings.environment == "production" and services.accounts.count_admins() == 0:
         raise StartRefused(NO_ADMIN_IN_PRODUCTION)

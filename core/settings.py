@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=65536, ge=1024)
     password_hash_iterations: int = Field(default=3, ge=1)
 
+    # --- Trainer workspace (issue 17: services/dossier*.py, coverage.py, question_log.py, /werkstatt)
+    # Log every public question (time, phase, abstained, filters, rating/comment; no IP, cookie, key).
+    question_log: bool = True
+    question_log_days: int = Field(default=180, ge=1, description="rows older than this are deleted")
+    # Distance (1 − similarity of embeddings and retrieved passages, services/question_groups.py) below which
+    # logged questions count as one need; chosen on the dev split of eval/question_groups by `stadtretter eval`.
+    question_group_distance: float = Field(default=0.56, gt=0, lt=2)
+
     @property
     def state_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'state.sqlite3').resolve()}"

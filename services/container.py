@@ -31,6 +31,10 @@ from retriever.search import SearchService
 from services.accounts import AccountService
 from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
+from services.coverage import CoverageService
+from services.dossier import DossierBuilder
+from services.question_groups import QuestionReport
+from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
 from services.source_view import SourceViewService
 
@@ -74,7 +78,9 @@ class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "source_view")
+    _INDEX_PARTS = (
+        "store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "source_view", "dossiers", "coverage",
+    )
 
     def __init__(
         self,
@@ -124,7 +130,7 @@ class Services:
     def pipeline(self) -> IngestPipeline:
         return IngestPipeline(
             self.settings, self.embeddings, self.store, self.registry,
-            enrichers=self._enrichers(), listeners=[self.lexical],
+            enrichers=self._enrichers(), listeners=[self.lexical, self.coverage],  # coverage reads the lexical index
         )
 
     def _enrichers(self) -> list:
@@ -167,6 +173,16 @@ class Services:
         return SourceViewService(self.registry, self.store, self.settings.corpus_dir)
 
     @cached_property
+    def dossiers(self) -> DossierBuilder:
+        """Material dossiers for trainers; with a configured language model they get briefings."""
+        chat_model = self.qa.chat_model if self.settings.llm_backend != "none" else None
+        return DossierBuilder(self.answerer, self.registry, chat_model)
+
+    @cached_property
+    def coverage(self) -> CoverageService:
+        return CoverageService(self.store, self.lexical, self.registry, self.settings.data_dir / "coverage.json")
+
+    @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
 
@@ -177,6 +193,35 @@ class Services:
         database = Database(self.settings.state_database_url)
         database.ensure_current(apply=database.is_sqlite)
         return database
+
+    @cached_property
+    def question_log(self) -> QuestionLog:
+        return QuestionLog(self.database.engine, self.settings.question_log_days, self.embeddings)
+
+    @property
+    def question_report(self) -> QuestionReport:
+        return QuestionReport(self.question_log, self.feedback, self.settings.question_group_distance)
+
+    @property
+    def public_qa(self) -> QAService | LoggedQA:
+        """QAService for the public API: each question is logged unless STADTRETTER_QUESTION_LOG=false. An
+        unusable state database costs the log, never the answer."""
+        if not self.settings.question_log:
+            return self.qa
+        try:
+            return LoggedQA(self.qa, self.question_log)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unmigrated PostgreSQL database
+            logger.error("Fragenprotokoll nicht verfügbar: %s", exc)
+            return self.qa
+
+    def log_rating(self, question: str, rating: str, comment: str | None) -> None:
+        """A participant's rating also goes to the question log; a failing log never loses the feedback."""
+        if not self.settings.question_log:
+            return
+        try:
+            self.question_log.rate(question, rating, comment)
+        except Exception as exc:  # noqa: BLE001
+            logger.error("Bewertung nicht im Fragenprotokoll vermerkt: %s", exc)
 
     @cached_property
     def accounts(self) -> AccountService:

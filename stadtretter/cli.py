@@ -241,9 +241,11 @@ def serve(
 
 
 from stadtretter import access_cli  # noqa: E402
+from stadtretter.dossier_cli import dossier_command  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+app.command("dossier")(dossier_command)
 access_cli.register(app)  # db upgrade, users, keys
 
 

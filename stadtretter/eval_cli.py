@@ -15,6 +15,7 @@ from rich.table import Table
 from services.benchmarks import REPO, load_germanquad, load_gold, load_phase_passages, load_xquad
 from services.evaluation import Report, eval_settings, evaluate, phase_passage_report
 from services.container import Services
+from services.question_groups import evaluate_grouping, load_labelled
 from core.settings import get_settings
 
 console = Console(stderr=True)
@@ -57,10 +58,29 @@ def eval_command(
     with console.status(f"Auswertung '{eval_set.name}': {len(eval_set.questions)} Fragen …"):
         report = evaluate(services, eval_set, answers=benchmark is None, phases=benchmark is None)
         passages = phase_passage_report(services, load_phase_passages(), cache / "phase") if benchmark is None else None
+        groups = grouping_report(services) if benchmark is None else None
     if as_json:
-        sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages}, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages, "question_groups": groups},
+                                    ensure_ascii=False, indent=2) + "\n")
         return
     print_report(report, passages)
+    if groups:
+        dev, test = groups["dev"], groups["test"]
+        Console().print(
+            f"Fragengruppen (Fragenprotokoll): Schwelle {dev['threshold']:.2f} gewählt auf der Entwicklungshälfte "
+            f"(F1 {dev['f1']:.3f}) · Testhälfte ({test['questions']} Fragen, {test['groups']} Gruppen): paarweise "
+            f"Präzision {test['precision']:.3f} · Trefferquote {test['recall']:.3f} · F1 {test['f1']:.3f}"
+        )
+
+
+def grouping_report(services: Services) -> dict | None:
+    """Pairwise precision/recall/F1 of the question log's meaning groups on eval/question_groups."""
+    folder = REPO / "eval" / "question_groups"
+    if not folder.is_dir():
+        console.print(f"Fragengruppen: {folder} fehlt, die Gruppierung wird nicht bewertet.")
+        return None
+    dev, test = evaluate_grouping(load_labelled(folder), services.embeddings, services.search)
+    return {"dev": asdict(dev), "test": asdict(test)}
 
 
 def print_report(report: Report, passages: dict | None) -> None:

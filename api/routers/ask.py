@@ -76,7 +76,7 @@ SSE_RESPONSES = {
 def _event_stream(services: Services, body: AskRequest) -> Iterator[dict[str, str]]:
     """The QAService events as SSE messages; any failure ends the stream with an `error` event."""
     try:
-        qa = services.qa
+        qa = services.public_qa
         events = qa.stream(
             body.question,
             filters=body.filters.to_search() if body.filters else None,
@@ -109,7 +109,7 @@ def _stream_response(services: Services, body: AskRequest) -> EventSourceRespons
 def ask(body: AskRequest, services: ServicesDep):  # noqa: ANN201 - AskResponse or EventSourceResponse
     if body.stream:
         return _stream_response(services, body)
-    answer = services.qa.ask(
+    answer = services.public_qa.ask(
         body.question,
         filters=body.filters.to_search() if body.filters else None,
         mode=body.mode,

@@ -24,6 +24,7 @@ def post_feedback(body: FeedbackRequest, services: ServicesDep, principal: AskDe
             citations=[citation.model_dump(exclude_none=True) for citation in body.citations],
         )
     )
+    services.log_rating(body.question, body.rating, body.comment)
     return FeedbackSaved(id=saved.id, created_at=saved.created_at)
 
 
