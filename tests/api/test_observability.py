@@ -105,7 +105,8 @@ def test_unknown_paths_share_one_route_label(client: TestClient) -> None:
 
 
 def test_log_line_has_the_fields_and_no_secrets_or_question(client: TestClient, log_lines: list[dict]) -> None:
-    secret_headers = {"Authorization": "Bearer geheim-schluessel", "Cookie": "session=keks-geheim",
+    key = client.app.state.services.api_keys.create("log-test", "ask").key  # a real key: a wrong one gets 401
+    secret_headers = {"Authorization": f"Bearer {key}", "Cookie": "session=keks-geheim",
                       "X-API-Key": "sk-geheim", "X-Request-ID": "bericht-42"}
     response = client.post("/v1/ask", json={"question": QUESTION}, headers=secret_headers)
     assert response.status_code == 200
@@ -114,7 +115,7 @@ def test_log_line_has_the_fields_and_no_secrets_or_question(client: TestClient, 
     assert line["method"] == "POST" and line["duration_ms"] > 0 and line["time"].endswith("+00:00")
     assert {"dense_search", "lexical_search", "fusion", "sentence_selection"} <= set(line["stages_ms"])
     raw = json.dumps(line, ensure_ascii=False)
-    for secret in ("geheim", "keks", "Lindenfeld", "WLAN"):
+    for secret in (key, key[-12:], "geheim", "keks", "Lindenfeld", "WLAN"):
         assert secret not in raw
 
 

@@ -32,9 +32,10 @@ def accounts(database: Database) -> AccountService:
 
 def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'sub' / 'state.sqlite3'}")
-    assert database.current_revision() is None
-    assert database.upgrade() == (None, "0001_accounts")
-    assert database.upgrade() == ("0001_accounts", "0001_accounts")
+    head = database.head_revision()
+    assert database.current_revision() is None and head is not None
+    assert database.upgrade() == (None, head)
+    assert database.upgrade() == (head, head)
     with database.engine.connect() as connection:
         tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
     assert {"users", "api_keys", "sessions", "alembic_version"} <= tables
@@ -45,7 +46,7 @@ def test_an_outdated_database_is_refused_in_german_or_migrated(tmp_path: Path) -
     with pytest.raises(DatabaseOutdated, match="stadtretter db upgrade"):
         database.ensure_current(apply=False)
     database.ensure_current(apply=True)
-    assert database.current_revision() == database.head_revision() == "0001_accounts"
+    assert database.current_revision() == database.head_revision() is not None
 
 
 def test_passwords_are_stored_as_argon2id_and_checked(accounts: AccountService, database: Database) -> None:
