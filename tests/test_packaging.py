@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from core.database import Database
-
 from tests.conftest import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
