@@ -8,10 +8,14 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Final
 
+from argon2 import PasswordHasher
+
+from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
 from core.settings import Settings
@@ -24,6 +28,8 @@ from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
+from services.accounts import AccountService
+from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
 from services.feedback import FeedbackStore
 
@@ -158,6 +164,25 @@ class Services:
     @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
+
+    @cached_property
+    def database(self) -> Database:
+        """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        database = Database(self.settings.state_database_url)
+        database.ensure_current(apply=database.is_sqlite)
+        return database
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        hasher = PasswordHasher(
+            time_cost=self.settings.password_hash_iterations, memory_cost=self.settings.password_hash_memory_kib
+        )
+        return AccountService(self.database, timedelta(hours=self.settings.session_hours), hasher)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.database)
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""
