@@ -51,10 +51,11 @@ def request_id_of(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "-")
 
 
-def _route_template(scope: Scope) -> str:
+def _route_template(scope: Scope, status: int) -> str:
     """The matched route's template ("/v1/sources/{source_id}"): the path with each path parameter's value replaced
-    by its name (FastAPI's route objects do not carry the prefix of the router they were included with)."""
-    if scope.get("route") is None:
+    by its name (FastAPI's route objects do not carry the prefix of the router they were included with). Plain
+    Starlette routes and mounts (/openapi.json, /static) set only an endpoint; their 404s count as unmatched."""
+    if scope.get("route") is None and ("endpoint" not in scope or status == 404):
         return UNMATCHED_ROUTE
     path = scope["path"]
     for name, value in (scope.get("path_params") or {}).items():
@@ -110,7 +111,7 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive_body if self.log_questions else receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
-                method, route = scope["method"], _route_template(scope)
+                method, route = scope["method"], _route_template(scope, status)
                 HTTP_REQUESTS.labels(method, route, str(status)).inc()
                 HTTP_SECONDS.labels(method, route).observe(seconds)
                 line: dict[str, Any] = {

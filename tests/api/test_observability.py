@@ -102,10 +102,11 @@ def test_metrics_count_requests_stages_answers_and_index_size(client: TestClient
 
 
 def test_unknown_paths_share_one_route_label(client: TestClient) -> None:
-    for n in range(3):
-        assert client.get(f"/gibt-es-nicht-{n}").status_code == 404
+    for path in ("/gibt-es-nicht-1", "/gibt-es-nicht-2", "/static/gibt-es-nicht-3.js"):
+        assert client.get(path).status_code == 404
+    assert client.get("/openapi.json").status_code == 200
     text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
-    assert "gibt-es-nicht" not in text
+    assert "gibt-es-nicht" not in text and 'route="/openapi.json",status="200"' in text
     assert _metric(text, "stadtretter_http_requests_total", method="GET", route="(unmatched)", status="404") >= 3
 
 
