@@ -36,7 +36,9 @@ class KeyList(BaseModel):
 
 class KeyCreate(BaseModel):
     # The schema says what the service accepts (Schemathesis found blank names and unknown scopes refused).
-    name: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="wofür, z. B. „Akademie-Website“")
+    name: str = Field(
+        min_length=1, max_length=100, pattern=NOT_BLANK, description="wofür, z. B. „Akademie-Website“"
+    )
     scopes: list[str] = Field(  # checked by the service (German message); the schema lists the values
         min_length=1, description="Rechte: ask, search, trainer, admin",
         json_schema_extra={"items": {"type": "string", "enum": ["ask", "search", "trainer", "admin"]}},
