@@ -79,11 +79,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    # Operations: metrics and logs (api/observability.py). GET /metrics needs this bearer token or an admin; unset =
-    # admins only. Request log lines carry the question text only when log_questions is set (personal data).
-    metrics_token: SecretStr | None = None
-    log_questions: bool = False
-
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -147,6 +142,12 @@ class Settings(BaseSettings):
     # Argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory profile); tests lower it for speed.
     password_hash_memory_kib: int = Field(default=65536, ge=1024)
     password_hash_iterations: int = Field(default=3, ge=1)
+
+    # --- Operations: metrics and logs (issue 16: api/observability.py, core/metrics.py)
+    # GET /metrics needs this bearer token (a Prometheus scraper) or an admin; unset = admins only.
+    metrics_token: SecretStr | None = None
+    # Request log lines carry the question text only when set (personal data).
+    log_questions: bool = False
 
     @property
     def state_database_url(self) -> str:
