@@ -113,6 +113,13 @@ class SessionSigner:
             return None
 
 
+# For the OpenAPI schema of protected operations (Schemathesis checks every status against it).
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "Nicht angemeldet, oder der API-Schlüssel ist ungültig"},
+    403: {"description": "Die Rolle oder das Recht fehlt"},
+}
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 

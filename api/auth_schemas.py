@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas import NOT_BLANK
+
 
 class Me(BaseModel):
     authenticated: bool = Field(description="false: anonym (Öffentlichkeit)")
@@ -33,8 +35,14 @@ class KeyList(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="wofür, z. B. „Akademie-Website“")
-    scopes: list[str] = Field(min_length=1, description="Rechte: ask, search, trainer, admin")
+    # The schema says what the service accepts (Schemathesis found blank names and unknown scopes refused).
+    name: str = Field(
+        min_length=1, max_length=100, pattern=NOT_BLANK, description="wofür, z. B. „Akademie-Website“"
+    )
+    scopes: list[str] = Field(  # checked by the service (German message); the schema lists the values
+        min_length=1, description="Rechte: ask, search, trainer, admin",
+        json_schema_extra={"items": {"type": "string", "enum": ["ask", "search", "trainer", "admin"]}},
+    )
 
 
 class KeyCreated(KeyInfo):

@@ -26,7 +26,9 @@ INTERNAL_ERROR = (
 )
 
 
-def error_response(request: Request, status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, detail: object, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request_id = request_id_of(request)
     return JSONResponse(
         {"detail": detail, "request_id": request_id}, status_code=status,
@@ -51,7 +53,9 @@ _GERMAN_DETAIL = {"Not Found": "Nicht gefunden", "Method Not Allowed": "Diese Me
 
 # FastAPI answers a body it cannot decode with 400 and this English text; it is invalid input like any other: 422.
 _UNPARSABLE_BODY = "There was an error parsing the body"
-_INVALID_JSON = [{"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}]
+_INVALID_JSON = [
+    {"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}
+]
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

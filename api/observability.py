@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import API_PREFIX
+from api.auth import current_principal
+from api.deps import ServicesDep
 from core.metrics import HTTP_REQUESTS, HTTP_SECONDS, collect_stages
 from core.settings import Settings
 
@@ -36,8 +37,11 @@ _QUESTION_FIELDS = {f"{API_PREFIX}/ask": "question", f"{API_PREFIX}/ask/stream":
 _MAX_LOGGED_BODY = 16_384
 UNMATCHED_ROUTE = "(unmatched)"  # one label for every unknown path: scanners must not grow the metrics
 
-METRICS_REFUSED = "Zugriff auf die Metriken verweigert: gültiges Metrik-Token als Bearer-Token erforderlich."
-METRICS_DISABLED = "Die Metriken sind nicht freigegeben (STADTRETTER_METRICS_TOKEN ist nicht gesetzt)."
+METRICS_REFUSED = (
+    "Anmeldung erforderlich: die Metriken gibt es nur mit dem Metrik-Token (STADTRETTER_METRICS_TOKEN) als "
+    "Bearer-Token oder für Administrator*innen."
+)
+METRICS_FORBIDDEN = "Dafür fehlt die Berechtigung: die Metriken sind nur für Administrator*innen."
 
 access_log = logging.getLogger("stadtretter.access")
 
@@ -139,19 +143,19 @@ def install_observability(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ObservabilityMiddleware, log_questions=settings.log_questions)
 
 
-_bearer = HTTPBearer(auto_error=False, description="Metrik-Token (STADTRETTER_METRICS_TOKEN)")
-
-
-def require_metrics_access(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """GET /metrics only with the configured bearer token (compared in constant time)."""
-    expected = request.app.state.services.settings.metrics_token
-    if expected is None:
-        raise HTTPException(401, METRICS_DISABLED, headers={"WWW-Authenticate": "Bearer"})
-    given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+def require_metrics_access(request: Request, services: ServicesDep) -> None:
+    """GET /metrics: the metrics token as bearer (a Prometheus scraper; compared in constant time) or an admin (session
+    or API key with the admin scope). Anything else: 401, or 403 for a caller without the admin role."""
+    expected = services.settings.metrics_token
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    if expected is not None and scheme.lower() == "bearer":
+        if hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
+            return
+    principal = current_principal(request, services)  # a wrong key is refused here (401)
+    if not principal.authenticated:
         raise HTTPException(401, METRICS_REFUSED, headers={"WWW-Authenticate": "Bearer"})
+    if not principal.may("admin"):
+        raise HTTPException(403, METRICS_FORBIDDEN)
 
 
 MetricsAccess = Annotated[None, Depends(require_metrics_access)]

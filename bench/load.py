@@ -23,7 +23,8 @@ next request as soon as the previous one is answered, drawn from a fixed mix: as
 sources 10 %; a third of the questions are repeats of a few WebTalk-style questions (as in a Q&A after a WebTalk).
 Reported per phase: requests, errors, p50/p95/p99, throughput and server CPU per request. Then the same mix with the
 largest client count while `stadtretter ingest` embeds the repository corpus into a separate data directory (CPU
-contention of an ingestion of ~200 chunks on the same cores; the served index is not touched): p95 during ingestion / idle p95.
+contention of an ingestion of ~200 chunks on the same cores; the served index is not touched): p95 during ingestion
+/ idle p95.
 
     .venv/bin/python bench/load.py --mix --data-dir /tmp/gold --clients 1,2,50 --duration 60
     .venv/bin/python bench/load.py --soak 600 --clients 8 --data-dir /tmp/gold
@@ -252,7 +253,8 @@ def run_mixed(base: str, questions: list[str], clients: int, seconds: float, see
 def measured_mixed(base: str, questions: list[str], clients: int, seconds: float, server_pid: int) -> dict:
     server_before = cpu_seconds(server_pid)
     row = run_mixed(base, questions, clients, seconds)
-    row["server_cpu_ms_per_request"] = round((cpu_seconds(server_pid) - server_before) * 1000 / max(row["requests"], 1), 1)
+    cpu_ms = (cpu_seconds(server_pid) - server_before) * 1000
+    row["server_cpu_ms_per_request"] = round(cpu_ms / max(row["requests"], 1), 1)
     return row
 
 

@@ -90,11 +90,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    # Operations: metrics and logs (api/observability.py). GET /metrics needs this bearer token; unset = /metrics
-    # is refused. Request log lines carry the question text only when log_questions is set (personal data).
-    metrics_token: SecretStr | None = None
-    log_questions: bool = False
-
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -169,6 +164,12 @@ class Settings(BaseSettings):
     # Distance (1 − similarity of embeddings and retrieved passages, services/question_groups.py) below which
     # logged questions count as one need; chosen on the dev split of eval/question_groups by `stadtretter eval`.
     question_group_distance: float = Field(default=0.56, gt=0, lt=2)
+
+    # --- Operations: metrics and logs (issue 16: api/observability.py, core/metrics.py)
+    # GET /metrics needs this bearer token (a Prometheus scraper) or an admin; unset = admins only.
+    metrics_token: SecretStr | None = None
+    # Request log lines carry the question text only when set (personal data).
+    log_questions: bool = False
 
     @property
     def state_database_url(self) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
 
-from api.auth import AdminDep
+from fastapi import APIRouter, HTTPException, Path
+
+from api.auth import AUTH_RESPONSES, AdminDep
 from api.auth_schemas import KeyCreate, KeyCreated, KeyInfo, KeyList
 from api.deps import ServicesDep
 from services.api_keys import SCOPES, ApiKeyConflict, ApiKeyError, ApiKeyNotFound
 
-router = APIRouter(prefix="/admin/keys", tags=["Verwaltung: API-Schlüssel"])
+router = APIRouter(prefix="/admin/keys", tags=["Verwaltung: API-Schlüssel"], responses=AUTH_RESPONSES)
 
 
 @router.get("", response_model=KeyList, summary="Alle API-Schlüssel (ohne die Schlüssel selbst)")
@@ -19,19 +21,26 @@ def list_keys(principal: AdminDep, services: ServicesDep) -> KeyList:
     return KeyList(keys=[KeyInfo(**asdict(key)) for key in services.api_keys.list()], scopes=SCOPES)
 
 
-@router.post("", response_model=KeyCreated, status_code=201, summary="API-Schlüssel erzeugen (nur einmal sichtbar)")
+@router.post("", response_model=KeyCreated, status_code=201, summary="API-Schlüssel erzeugen (nur einmal sichtbar)",
+             responses={409: {"description": "Einen Schlüssel mit diesem Namen gibt es schon"}})
 def create_key(body: KeyCreate, principal: AdminDep, services: ServicesDep) -> KeyCreated:
     try:
         created = services.api_keys.create(body.name, body.scopes)
     except ApiKeyConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    except ApiKeyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    except ApiKeyError as exc:  # shaped like every other 422 (the schema's HTTPValidationError)
+        field = str(exc).split(":", 1)[0]
+        raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", field],
+                                                       "msg": str(exc)}]) from exc
     return KeyCreated(key=created.key, **asdict(created.info))
 
 
-@router.delete("/{key_id}", response_model=KeyInfo, summary="API-Schlüssel widerrufen (gilt sofort nicht mehr)")
-def revoke_key(key_id: int, principal: AdminDep, services: ServicesDep) -> KeyInfo:
+@router.delete("/{key_id}", response_model=KeyInfo, summary="API-Schlüssel widerrufen (gilt sofort nicht mehr)",
+               responses={404: {"description": "Diesen Schlüssel gibt es nicht"}})
+def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # SQLite's INTEGER range: larger ids were a 500
+    principal: AdminDep, services: ServicesDep,
+) -> KeyInfo:
     try:
         return KeyInfo(**asdict(services.api_keys.revoke(key_id)))
     except ApiKeyNotFound as exc:

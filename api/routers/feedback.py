@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import AskDep, TrainerDep
+from api.auth import AUTH_RESPONSES, AskDep, TrainerDep
 from api.deps import ServicesDep
 from api.web_schemas import FeedbackItem, FeedbackList, FeedbackRequest, FeedbackSaved
 from services.feedback import Feedback
@@ -28,7 +28,8 @@ def post_feedback(body: FeedbackRequest, services: ServicesDep, principal: AskDe
     return FeedbackSaved(id=saved.id, created_at=saved.created_at)
 
 
-@router.get("/feedback", response_model=FeedbackList, summary="Feedback für Trainer*innen (neueste zuerst)")
+@router.get("/feedback", response_model=FeedbackList, summary="Feedback für Trainer*innen (neueste zuerst)",
+            responses=AUTH_RESPONSES)
 def list_feedback(
     principal: TrainerDep,
     services: ServicesDep,

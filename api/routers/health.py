@@ -35,9 +35,11 @@ def readyz(services: ServicesDep) -> JSONResponse:
 
 @router.get(
     "/metrics", summary="Metriken (Prometheus)", response_class=Response,
-    description="Prometheus-Textformat. Nur mit dem Metrik-Token als Bearer-Token (STADTRETTER_METRICS_TOKEN).",
+    description="Prometheus-Textformat. Nur mit dem Metrik-Token als Bearer-Token (STADTRETTER_METRICS_TOKEN) "
+    "oder für Administrator*innen.",
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-               401: {"description": "Kein oder falsches Metrik-Token"}},
+               401: {"description": "Kein oder falsches Metrik-Token, nicht angemeldet"},
+               403: {"description": "Angemeldet, aber nicht als Administrator*in"}},
 )
 def prometheus_metrics(services: ServicesDep, _: MetricsAccess) -> Response:
     services.observe_index()

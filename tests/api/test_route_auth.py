@@ -18,6 +18,7 @@ ALWAYS_PUBLIC = {
     ("GET", "/"), ("GET", "/widget.js"), ("GET", "/healthz"), ("GET", "/v1/vocabulary"),
     ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("GET", "/openapi.json"),
     ("GET", "/anmelden"), ("POST", "/anmelden"), ("POST", "/abmelden"), ("GET", "/v1/me"),
+    ("GET", "/readyz"),  # probed by load balancers; no paths or secrets in its details
 }
 # Public while STADTRETTER_PUBLIC_ACCESS=true; with false they need a key with the scope.
 PUBLIC_WITH_SCOPE = {

@@ -21,6 +21,7 @@ from tests.faults.conftest import ROOT, child_command, child_env, make_corpus, r
 
 MAX_EXAMPLES = 30
 METRICS_TOKEN = "schemathesis-metrik-token"
+ADMIN_KEY: dict = {}  # created by the fixture: the key (scope admin) for operations that need a role
 LEAKS = ("Traceback (most recent call last)", 'File "/', "sqlite3.", "chromadb.", "Exception:")
 
 
@@ -30,6 +31,10 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     corpus = make_corpus(root / "corpus", files=6)
     env = child_env(root / "data", corpus, rate_limit_per_minute="1000000", metrics_token=METRICS_TOKEN)
     assert run_child(env, "ingest", str(corpus)).returncode == 0
+    created = run_child(env, "key", "admin")
+    assert created.returncode == 0, created.stderr
+    _, key_id, key = created.stdout.split()
+    ADMIN_KEY.update(id=int(key_id), key=key)
     port = free_port()
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(child_command("serve", str(port)), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -57,18 +62,29 @@ def _no_traceback_leaks(ctx, response, case) -> None:  # noqa: ANN001 - schemath
             raise AssertionError(f"Antwort verrät Interna ({leak!r}): {body[:300]}")
 
 
+def _credentials(method: str, path: str) -> dict[str, str] | None:
+    """The metrics token for /metrics, the admin key where a role is needed; public operations go without."""
+    if path == "/metrics":
+        return {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    if path.startswith("/v1/admin/") or (method, path) == ("GET", "/v1/feedback"):
+        return {"Authorization": f"Bearer {ADMIN_KEY['key']}"}
+    return None
+
+
 def test_every_operation_conforms_to_the_schema(api_schema: schemathesis.BaseSchema) -> None:
     failures: list[str] = []
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
-        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"} if operation.path == "/metrics" else None
+        headers = _credentials(operation.method.upper(), operation.path)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                       derandomize=True, database=None)
             def check(case: schemathesis.Case) -> None:
+                if (case.path_parameters or {}).get("key_id") == ADMIN_KEY["id"]:
+                    return  # never revoke the key this test calls with
                 case.call_and_validate(headers=headers, additional_checks=[_no_traceback_leaks], timeout=60)
 
             try:

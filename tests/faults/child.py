@@ -4,6 +4,7 @@ the product.
     python -m tests.faults.child ingest PATH...    the CLI's `stadtretter ingest --json`
     python -m tests.faults.child rerun PATH...     print the registry ("partial"), ingest again (the CLI), then print
                                                    the snapshot as JSON
+    python -m tests.faults.child key SCOPES        create an API key, print "key <id> <secret>"
     python -m tests.faults.child snapshot          print what the data directory holds (see `snapshot`)
     python -m tests.faults.child serve PORT [PATH]  the API on 127.0.0.1:PORT; with PATH, a background thread
                                                    ingests PATH in the server process (as an upload job does) once
@@ -72,6 +73,9 @@ def main() -> None:
         code = _cli(["ingest", "--json", *arguments])
         print("snapshot " + json.dumps(snapshot(test_services())), flush=True)
         raise SystemExit(code)
+    elif command == "key":
+        created = test_services().api_keys.create(f"test-{arguments[0]}", arguments[0])
+        print(f"key {created.info.id} {created.key}", flush=True)
     elif command == "snapshot":
         print("snapshot " + json.dumps(snapshot(test_services())), flush=True)
     elif command == "serve":
