@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.auth import TrainerDep
+from api.auth import AUTH_RESPONSES, TrainerDep
 from api.deps import ServicesDep
 
-router = APIRouter(tags=["Werkstatt"])
+router = APIRouter(tags=["Werkstatt"], responses=AUTH_RESPONSES)
 
 
 @router.get("/coverage", summary="Themenlandkarte: Themen × EKT-Phase × Quellentyp, mit Lücken")

@@ -8,13 +8,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.auth import TrainerDep
+from api.auth import AUTH_RESPONSES, TrainerDep
 from api.deps import ServicesDep
 from core.vocabulary import PHASES, Phase, SourceType
 from services.dossier import Dossier, DossierRequest
 from services.dossier_export import FORMATS, ExportUnavailable, export, file_name
 
-router = APIRouter(tags=["Werkstatt"])
+router = APIRouter(tags=["Werkstatt"], responses=AUTH_RESPONSES)
 
 
 class DossierIn(BaseModel):

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.auth import TrainerDep
+from api.auth import AUTH_RESPONSES, TrainerDep
 from api.deps import ServicesDep
 from services.question_log import to_csv
 
-router = APIRouter(prefix="/questions", tags=["Werkstatt"])
+router = APIRouter(prefix="/questions", tags=["Werkstatt"], responses=AUTH_RESPONSES)
 
 SinceQuery = Annotated[date | None, Query(description="ab diesem Tag (JJJJ-MM-TT)")]
 UntilQuery = Annotated[date | None, Query(description="bis einschließlich diesem Tag")]
