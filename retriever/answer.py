@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retriever.evidence import (
-    LIST_MARKER, SPEAKER, EvidenceScorer, LinearModel, Sentence, TermStats, candidate_sentences, chunk_sentences,
-    highlight_spans, in_context, load_answerability_model, load_sentence_model, result_features,
+    LIST_MARKER, SENTENCE_FEATURES, SPEAKER, EvidenceScorer, Features, LinearModel, Sentence, TermStats,
+    candidate_sentences, chunk_sentences, highlight_spans, in_context, load_answerability_model, load_sentence_model,
+    result_features,
 )
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
@@ -176,13 +177,9 @@ class ExtractiveAnswerer:
         lead with the best, add up to EXTRA_SENTENCES within EXTRA_MARGIN of it, and let the answerability model
         decide from the whole result whether the sources answer. Reading the top 3 chunks instead of 5 loses
         nothing measurable and embeds ~35% fewer sentences."""
-        read = hits[: self.chunks_to_read]
-        candidates = candidate_sentences(read)
+        candidates, features = self.evidence(query, hits)
         if not candidates:
             return Selection([])
-        vectors = self.sentence_vectors([in_context(read[s.hit_rank], s.text) for s in candidates])
-        cosines = vectors @ self.query_vector(query)
-        features = EvidenceScorer(self.term_stats()).features(query, read, candidates, cosines)
         scores = self.sentence_model.score(features.rows)
         for sentence, cosine, score in zip(candidates, cosines, scores):
             sentence.cosine, sentence.score = float(cosine), float(score)
@@ -191,6 +188,17 @@ class ExtractiveAnswerer:
         extras = [s for s in ranked[1 : 1 + EXTRA_SENTENCES] if s.score >= ranked[0].score - EXTRA_MARGIN]
         chosen = [ranked[0], *sorted(extras, key=lambda s: (s.hit_rank, s.position))]
         return Selection(chosen, probability, probability >= self.answer_threshold)
+
+    def evidence(self, query: str, hits: list[SearchHit]) -> tuple[list[Sentence], Features]:
+        """The candidate sentences of the chunks the answer reads and their features (bench/train_evidence.py
+        trains the models on exactly these)."""
+        read = hits[: self.chunks_to_read]
+        candidates = candidate_sentences(read)
+        if not candidates:
+            return [], Features(np.zeros((0, len(SENTENCE_FEATURES))), 0.0, 0.0, 0.0)
+        vectors = self.sentence_vectors([in_context(read[s.hit_rank], s.text) for s in candidates])
+        cosines = vectors @ self.query_vector(query)
+        return candidates, EvidenceScorer(self.term_stats()).features(query, read, candidates, cosines)
 
     def term_stats(self) -> TermStats:
         lexical = getattr(self.search, "lexical", None)
