@@ -181,8 +181,8 @@ class ExtractiveAnswerer:
         if not candidates:
             return Selection([])
         scores = self.sentence_model.score(features.rows)
-        for sentence, cosine, score in zip(candidates, cosines, scores):
-            sentence.cosine, sentence.score = float(cosine), float(score)
+        for sentence, score in zip(candidates, scores):
+            sentence.score = float(score)
         probability = float(self.answerability.probability(result_features(features, scores)[None, :])[0])
         ranked = sorted(candidates, key=lambda s: -s.score)
         extras = [s for s in ranked[1 : 1 + EXTRA_SENTENCES] if s.score >= ranked[0].score - EXTRA_MARGIN]
@@ -198,6 +198,8 @@ class ExtractiveAnswerer:
             return [], Features(np.zeros((0, len(SENTENCE_FEATURES))), 0.0, 0.0, 0.0)
         vectors = self.sentence_vectors([in_context(read[s.hit_rank], s.text) for s in candidates])
         cosines = vectors @ self.query_vector(query)
+        for sentence, cosine in zip(candidates, cosines):
+            sentence.cosine = float(cosine)
         return candidates, EvidenceScorer(self.term_stats()).features(query, read, candidates, cosines)
 
     def term_stats(self) -> TermStats:
