@@ -99,10 +99,11 @@ def collect(eval_set: EvalSet, limit: int | None, seed: int = 13) -> list[Case]:
             gold_read = any(doc_key(h.metadata, eval_set) in question.sources for h in read)
             group = question.id.split("-")[0] if eval_set.name == "gold" else eval_set.name
             cases.append(Case(eval_set.name, group, question.id, answerable, synthetic, features, labels, gold_read))
-        if number % 100 == 0:
+        if number % 100 == 0 or number == len(questions):
             print(f"  {eval_set.name}: {number}/{len(questions)} ({time.perf_counter() - started:.0f} s)", flush=True)
-    texts = list(answerer._cache)
-    np.savez(vector_file, texts=np.array(texts, dtype=object), vectors=np.stack([answerer._cache[t] for t in texts]))
+            texts = list(answerer._cache)  # saved as it goes: an interrupted run keeps what it embedded
+            np.savez(vector_file, texts=np.array(texts, dtype=object),
+                     vectors=np.stack([answerer._cache[t] for t in texts]))
     return cases
 
 

@@ -45,6 +45,7 @@ SENTENCE_FEATURES = (
 RESULT_FEATURES = (
     "best_score", "second_score", "margin", "best_cosine", "top3_cosine", "best_overlap", "any_overlap",
     "best_soft_overlap", "unknown_share", "top_hit_score", "score_spread", "best_in_top_chunk", "best_type_match",
+    "read_coverage", "read_soft_coverage", "read_names",
 )
 _COLUMN = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
 
@@ -193,6 +194,11 @@ class Features:
     unknown_share: float
     top_hit_score: float
     score_spread: float
+    # How much of the question the chunks read cover together: a question about something the archive never
+    # mentions leaves its names and rare terms uncovered, however similar the topic.
+    read_coverage: float = 0.0  # IDF-weighted share of the question terms in any candidate sentence
+    read_soft_coverage: float = 0.0  # the same with character-trigram similarity
+    read_names: float = 1.0  # share of the question's names and numbers found (1 without any)
 
 
 class EvidenceScorer:
@@ -215,12 +221,16 @@ class EvidenceScorer:
         cosine_rank[order] = np.arange(len(sentences))
         best_cosine = float(cosines.max()) if len(cosines) else 0.0
         rows = np.zeros((len(sentences), len(SENTENCE_FEATURES)), dtype=np.float64)
+        read_terms: set[str] = set()
+        read_names: set[str] = set()
         for i, sentence in enumerate(sentences):
             text = sentence.text
             s_terms = self.stats.terms(text)
+            read_terms |= s_terms
             exact = np.array([t in s_terms for t in q_terms], dtype=bool)
             soft = np.array([soft_match(t, s_terms) if s_terms else 0.0 for t in q_terms])
             names_here = _names(text) | {fold(w) for w in re.findall(r"\w+", text)}
+            read_names |= names_here
             neighbours = [cosines[j] for j in (i - 1, i + 1) if 0 <= j < len(sentences)
                           and sentences[j].hit_rank == sentence.hit_rank]
             has_number = bool(_NUMBER.search(text))
@@ -253,7 +263,14 @@ class EvidenceScorer:
             row[_COLUMN["list_item"]] = float(bool(LIST_MARKER.match(text)))
         scores = sorted((h.score for h in hits), reverse=True)
         spread = (scores[0] - scores[min(2, len(scores) - 1)]) / top_score if scores and top_score > 0 else 0.0
-        return Features(rows, self.stats.unknown_share(q_terms), float(scores[0]) if scores else 0.0, spread)
+        covered = np.array([t in read_terms for t in q_terms], dtype=bool)
+        soft = np.array([soft_match(t, read_terms) if read_terms else 0.0 for t in q_terms])
+        return Features(
+            rows, self.stats.unknown_share(q_terms), float(scores[0]) if scores else 0.0, spread,
+            read_coverage=float(weights[covered].sum()) / total if q_terms else 0.0,
+            read_soft_coverage=float((weights * soft).sum()) / total if q_terms else 0.0,
+            read_names=sum(1 for n in q_names if n in read_names) / len(q_names) if q_names else 1.0,
+        )
 
 
 def result_features(features: Features, scores: np.ndarray) -> np.ndarray:
@@ -271,6 +288,7 @@ def result_features(features: Features, scores: np.ndarray) -> np.ndarray:
         rows[best, _COLUMN["overlap_soft"]], features.unknown_share, features.top_hit_score,
         features.score_spread, float(rows[best, _COLUMN["hit_rank"]] == 1.0),
         float(rows[best, type_columns].max() - rows[best, _COLUMN["number_missing"]]),
+        features.read_coverage, features.read_soft_coverage, features.read_names,
     ])
 
 
