@@ -136,8 +136,14 @@ def answerability_model(cases: list[Case], scorer: LinearModel) -> LinearModel:
     # Answerable results whose gold document the answer never read teach nothing about answerability.
     usable = [c for c in cases if not c.answerable or c.gold_read]
     model = fit(result_rows(usable, scorer), np.array([c.answerable for c in usable]), RESULT_FEATURES, c=0.5)
-    positives = model.probability(result_rows([c for c in usable if c.answerable], scorer))
-    model.threshold = float(np.quantile(positives, MAX_FALSE_ABSTENTION * 0.8))
+    # Refusing an answerable question costs a participant more than answering a few unanswerable ones: the
+    # threshold keeps false abstention within the limit on every training set, not only on their pooled (mostly
+    # XQuAD) questions (gold: 0.078 false abstention at the pooled quantile, 0.06 at the per-set minimum).
+    model.threshold = min(
+        float(np.quantile(model.probability(result_rows(positives, scorer)), MAX_FALSE_ABSTENTION * 0.8))
+        for positives in ([c for c in usable if c.answerable and c.set == name] for name in {c.set for c in usable})
+        if positives
+    )
     return model
 
 
@@ -231,7 +237,7 @@ def main() -> None:
         trained_on = {name: len(group) for name, group in by_set.items()}
         scorer.info = {"trained_on": trained_on, "script": "bench/train_evidence.py"}
         model.info = {"trained_on": trained_on, "script": "bench/train_evidence.py",
-                      "threshold": f"answers above it: at most {MAX_FALSE_ABSTENTION:.0%} false abstention in training"}
+                      "threshold": f"answers above it: at most {MAX_FALSE_ABSTENTION:.0%} false abstention on each training set"}
         (CALIBRATION / "evidence_sentence.json").write_text(scorer.to_json(), encoding="utf-8")
         (CALIBRATION / "evidence_answerability.json").write_text(model.to_json(), encoding="utf-8")
         print(f"geschrieben: {CALIBRATION}/evidence_*.json (Schwelle {model.threshold:.3f})")
