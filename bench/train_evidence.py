@@ -237,7 +237,8 @@ def main() -> None:
         trained_on = {name: len(group) for name, group in by_set.items()}
         scorer.info = {"trained_on": trained_on, "script": "bench/train_evidence.py"}
         model.info = {"trained_on": trained_on, "script": "bench/train_evidence.py",
-                      "threshold": f"answers above it: at most {MAX_FALSE_ABSTENTION:.0%} false abstention on each training set"}
+                      "threshold": f"answers above it: at most {MAX_FALSE_ABSTENTION:.0%} false abstention on each "
+                                   "training set"}
         (CALIBRATION / "evidence_sentence.json").write_text(scorer.to_json(), encoding="utf-8")
         (CALIBRATION / "evidence_answerability.json").write_text(model.to_json(), encoding="utf-8")
         print(f"geschrieben: {CALIBRATION}/evidence_*.json (Schwelle {model.threshold:.3f})")

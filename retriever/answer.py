@@ -24,7 +24,8 @@ from core.vocabulary import PHASES, SearchMode
 
 RECENT_QUERIES = 16  # more than the questions in flight at once (8 concurrent clients measured)
 EXTRA_SENTENCES = 2  # besides the answering sentence: an answer has 1–3 sentences
-EXTRA_MARGIN = 3.5  # log-odds below the best sentence that a further sentence may score (gold: 1.5 → 0.43, 3.5 → 0.52)
+# Log-odds below the best sentence that a further sentence may score (gold, answer cited: 1.5 → 0.43, 3.5 → 0.52).
+EXTRA_MARGIN = 3.5
 
 
 @dataclass

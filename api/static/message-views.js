@@ -50,7 +50,8 @@ export function answerTextHTML(ui, msg) {
     html = `<p class="sr-typing"><span class="sr-dots" aria-hidden="true"><span></span><span></span><span></span></span>Antwort wird erstellt …</p>`;
   } else {
     const highlights = msg.status === "done" ? msg.highlights : [];
-    html = renderAnswerHTML(msg.content, markerHTML(ui, msg), highlights) + (streaming ? `<span class="sr-caret" aria-hidden="true"></span>` : "");
+    html = renderAnswerHTML(msg.content, markerHTML(ui, msg), highlights) +
+      (streaming ? `<span class="sr-caret" aria-hidden="true"></span>` : "");
   }
   if (msg.status === "error") {
     html += `
