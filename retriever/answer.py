@@ -18,6 +18,7 @@ from retriever.evidence import (
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import stage
 from core.prompts import render
 from core.sentences import split_sentences
 from core.vocabulary import PHASES, SearchMode
@@ -125,7 +126,8 @@ class ExtractiveAnswerer:
 
     def retrieve(self, query: str, filters: SearchFilters | None, mode: SearchMode | None) -> list[SearchHit]:
         hits = self.search.search(query, k=self.k, filters=filters, mode=mode, vector=self.query_vector(query))
-        return self.rerank(query, hits)
+        with stage("evidence_rerank"):
+            return self.rerank(query, hits)
 
     def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
         """Reorder the first `rerank_depth` hits by their evidence: retrieval score + `rerank_weight` x the cosine
@@ -168,7 +170,9 @@ class ExtractiveAnswerer:
         hits = hits if hits is not None else self.retrieve(query, filters, mode)
         if not hits:
             return Answer(question, render("extractive_empty.txt"), [], abstained=True, query=query)
-        selection = selection or self.select(query, hits)
+        if selection is None:
+            with stage("sentence_selection"):
+                selection = self.select(query, hits)
         if not selection.answerable:
             return self._abstain(question, query, hits, selection.probability)
         return self._compose(question, query, hits, selection)

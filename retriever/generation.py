@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from retriever.evidence import Sentence, chunk_sentences
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import LLM_FALLBACKS, record_stage, stage
 from core.prompts import render, template
 from core.settings import Settings
 from core.vocabulary import PHASE_LABELS, TYPE_LABELS
@@ -413,7 +415,8 @@ class LLMAnswerer:
         extractive answer when abstaining or after a model failure)."""
         if not hits:
             return self.extractive.run(question, query=query, hits=hits)
-        selection = self.extractive.select(query, hits)  # the same evidence and answerability as extractive
+        with stage("sentence_selection"):  # the same evidence and answerability as the extractive answer
+            selection = self.extractive.select(query, hits)
         if not selection.answerable:
             answer = self.extractive.run(question, query=query, hits=hits, selection=selection)
             yield from stream_text(answer.answer, streaming)
@@ -426,9 +429,12 @@ class LLMAnswerer:
             sources=context, question=question, history=history_messages(history)
         )
         rewriter = MarkerRewriter({s.n for s in sources})
+        llm_started = time.perf_counter()
         try:
             if streaming:
-                for chunk in self.model.stream(messages):
+                for n, chunk in enumerate(self.model.stream(messages)):
+                    if n == 0:
+                        record_stage("llm_first_token", time.perf_counter() - llm_started)
                     piece = rewriter.feed(message_text(chunk))
                     if piece:
                         yield "token", {"text": piece}
@@ -440,6 +446,8 @@ class LLMAnswerer:
             partial = bool(rewriter.emitted)
             return (yield from self.fallback(question, query, hits, streaming and not partial, describe_error(exc),
                                              selection))
+        finally:
+            record_stage("llm_total", time.perf_counter() - llm_started)
         if tail and streaming:
             yield "token", {"text": tail}
         text = rewriter.emitted
@@ -464,6 +472,7 @@ class LLMAnswerer:
 
 def fallback_answer(extractive: ExtractiveAnswerer, question: str, query: str, hits: list[SearchHit],
                     selection: Selection | None = None) -> Answer:
+    LLM_FALLBACKS.inc()
     answer = extractive.run(question, query=query, hits=hits, selection=selection)
     answer.notice = render("llm_fallback_notice.txt")
     return answer

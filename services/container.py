@@ -6,12 +6,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Final
 
+from argon2 import PasswordHasher
+
+from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
+from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
 from core.settings import Settings
 from core.store import ChunkStore, make_client
 from ingest.pipeline import IngestPipeline, IngestReport, Progress
@@ -22,8 +28,11 @@ from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
+from services.accounts import AccountService
+from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
 from services.feedback import FeedbackStore
+from services.source_view import SourceViewService
 
 logger = logging.getLogger("stadtretter.services")
 
@@ -52,11 +61,20 @@ class Status:
         return self.store_reachable and self.model_loaded
 
 
+@dataclass
+class ReadinessCheck:
+    """One check of /readyz, with its German detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa")
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "source_view")
 
     def __init__(
         self,
@@ -145,8 +163,31 @@ class Services:
         return PhaseCatalogue(self.store, self.registry, self.lexical)
 
     @cached_property
+    def source_view(self) -> SourceViewService:
+        return SourceViewService(self.registry, self.store, self.settings.corpus_dir)
+
+    @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
+
+    @cached_property
+    def database(self) -> Database:
+        """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        database = Database(self.settings.state_database_url)
+        database.ensure_current(apply=database.is_sqlite)
+        return database
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        hasher = PasswordHasher(
+            time_cost=self.settings.password_hash_iterations, memory_cost=self.settings.password_hash_memory_kib
+        )
+        return AccountService(self.database, timedelta(hours=self.settings.session_hours), hasher)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.database)
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""
@@ -166,6 +207,57 @@ class Services:
             sources=len(self.registry.all()),
             detail=detail,
         )
+
+    def readiness(self) -> list[ReadinessCheck]:
+        """What /readyz reports: store reachable, model loaded, data directory writable, lexical index in step with
+        the store. German details; never raises."""
+        status = self.status()
+        checks = [
+            ReadinessCheck("store", status.store_reachable, f"Chroma erreichbar, {status.chunks} Abschnitte"
+                           if status.store_reachable else f"Chroma nicht erreichbar: {status.detail or 'keine Antwort'}"),
+            ReadinessCheck("model", status.model_loaded, f"Embedding-Modell {status.embedding_model} geladen"
+                           if status.model_loaded else "Das Embedding-Modell ist noch nicht geladen"),
+            self._data_dir_check(),
+        ]
+        if status.store_reachable:
+            checks.append(self._lexical_check(status.chunks))
+        else:
+            checks.append(ReadinessCheck("lexical_index", False, "Ohne erreichbaren Store nicht prüfbar"))
+        return checks
+
+    def _data_dir_check(self) -> ReadinessCheck:
+        data_dir = self.settings.data_dir
+        try:
+            with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".readyz-") as probe:
+                probe.write(b"ok")
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as exc:
+            # no path in the detail: /readyz is public (load balancers probe it without credentials)
+            return ReadinessCheck("data_dir", False, f"Datenordner nicht beschreibbar: {exc.strerror or exc}")
+        return ReadinessCheck("data_dir", True, "Datenordner beschreibbar")
+
+    def _lexical_check(self, chunks: int) -> ReadinessCheck:
+        try:
+            lexical = self.lexical
+            current = lexical.is_current(self.store, chunks)
+        except Exception as exc:  # noqa: BLE001 - a broken index is what this reports
+            return ReadinessCheck("lexical_index", False, f"Stichwortindex nicht lesbar: {exc}")
+        if current:
+            return ReadinessCheck("lexical_index", True, f"Stichwortindex passt zum Store ({chunks} Abschnitte)")
+        return ReadinessCheck(
+            "lexical_index", False,
+            f"Stichwortindex ({len(lexical.ids)} Abschnitte) weicht vom Store ({chunks}) ab: läuft ein Einlesen? "
+            "Sonst 'stadtretter ingest' erneut ausführen.",
+        )
+
+    def observe_index(self) -> None:
+        """Index size into the gauges, at scrape time (nothing is set when the store is unreachable)."""
+        status = self.status()
+        if status.store_reachable:
+            INDEX_CHUNKS.set(status.chunks)
+            INDEX_SOURCES.set(status.sources)
+            LEXICAL_CHUNKS.set(len(self.lexical.ids))
 
     def reset(self) -> None:
         """Forget the store, registry, lexical index and everything built on them: the next use opens the index

@@ -6,9 +6,10 @@ import json
 import logging
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse
 
+from api.auth import require_scope
 from api.deps import ServicesDep
 from api.schemas import AskRequest, AskResponse, CitationOut
 from core.embeddings import EmbeddingUnavailable
@@ -18,7 +19,7 @@ from services.container import Services
 
 logger = logging.getLogger("stadtretter.api")
 
-router = APIRouter(tags=["Fragen"])
+router = APIRouter(tags=["Fragen"], dependencies=[Depends(require_scope("ask"))])
 
 SSE_DESCRIPTION = """
 Beantwortet eine Frage aus den Stadtretter-Quellen, mit Quellenangaben [n]. Ist ein Sprachmodell eingerichtet,
@@ -50,10 +51,20 @@ Quellenmarken geprüft und wie viele entfernt wurden, weil es die Quelle nicht g
 enthielt keine Marke, die verwendeten Quellen sind als „Grundlage“ angehängt.
 """
 
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "token", "citations", "phase", "done", "error"]},
+        "data": {"type": "string", "description": "JSON des Ereignisses (siehe Tabelle)"},
+    },
+}
+
 SSE_RESPONSES = {
     200: {
         "description": "Antwort als JSON, oder mit `stream` als Server-Sent Events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
+        # OpenAPI 3.1: for a stream, `schema` describes each event (name and JSON text), as Schemathesis checks it.
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA, "example": (
             'event: meta\ndata: {"query": "Was kostet ein Stadtgutschein?", "conversation_id": "3f2a…", '
             '"mode": "llm"}\n\nevent: token\ndata: {"text": "Die Kosten "}\n\n…\n\nevent: done\ndata: {…}\n\n'
         )}},
