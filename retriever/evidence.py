@@ -18,6 +18,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -130,9 +131,10 @@ def answer_type(question: str) -> str:
     return next((name for name, pattern in _ANSWER_TYPES if pattern.search(text)), "other")
 
 
-def _trigrams(term: str) -> set[str]:
+@lru_cache(maxsize=65536)  # the terms of popular sources recur from question to question
+def _trigrams(term: str) -> frozenset[str]:
     padded = f"#{term}#"
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
 
 
 def soft_match(term: str, others: set[str]) -> float:
