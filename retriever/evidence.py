@@ -215,14 +215,14 @@ class EvidenceScorer:
         cosine_rank[order] = np.arange(len(sentences))
         best_cosine = float(cosines.max()) if len(cosines) else 0.0
         rows = np.zeros((len(sentences), len(SENTENCE_FEATURES)), dtype=np.float64)
-        read_terms: set[str] = set()
+        read_soft = np.zeros(len(q_terms))  # best soft match of each question term in any sentence read
         read_names: set[str] = set()
         for i, sentence in enumerate(sentences):
             text = sentence.text
             s_terms = self.stats.terms(text)
-            read_terms |= s_terms
             exact = np.array([t in s_terms for t in q_terms], dtype=bool)
             soft = np.array([soft_match(t, s_terms) if s_terms else 0.0 for t in q_terms])
+            read_soft = np.maximum(read_soft, soft) if q_terms else read_soft
             names_here = _names(text) | {fold(w) for w in re.findall(r"\w+", text)}
             read_names |= names_here
             neighbours = [cosines[j] for j in (i - 1, i + 1) if 0 <= j < len(sentences)
@@ -255,10 +255,9 @@ class EvidenceScorer:
             row[_COLUMN["moderation"]] = float(bool(_MODERATION.search(text)))
             row[_COLUMN["is_question"]] = float(text.rstrip().endswith("?"))
             row[_COLUMN["list_item"]] = float(bool(LIST_MARKER.match(text)))
-        soft = np.array([soft_match(t, read_terms) if read_terms else 0.0 for t in q_terms])
         return Features(
             rows,
-            read_soft_coverage=float((weights * soft).sum()) / total if q_terms else 0.0,
+            read_soft_coverage=float((weights * read_soft).sum()) / total if q_terms else 0.0,
             read_names=sum(1 for n in q_names if n in read_names) / len(q_names) if q_names else 1.0,
         )
 
