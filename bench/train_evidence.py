@@ -36,9 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.settings import Settings  # noqa: E402
-from retriever.answer import EXTRA_MARGIN, EXTRA_SENTENCES  # noqa: E402
 from retriever.evidence import (  # noqa: E402
-    RESULT_FEATURES, SENTENCE_FEATURES, Features, LinearModel, result_features,
+    RESULT_FEATURES, SENTENCE_FEATURES, Features, LinearModel, answer_sentences, result_features,
 )
 from services.benchmarks import EvalSet, load_germanquad, load_gold, load_xquad  # noqa: E402
 from services.container import Services  # noqa: E402
@@ -47,6 +46,7 @@ from services.evaluation import auc, doc_key, eval_settings, normalise, recall_a
 CACHE = REPO / ".eval-cache"
 CALIBRATION = REPO / "retriever" / "calibration"  # the source tree, not the installed package
 MAX_FALSE_ABSTENTION = 0.05
+HIT_RANK = SENTENCE_FEATURES.index("hit_rank")
 
 
 @dataclass
@@ -148,10 +148,9 @@ def answerability_model(cases: list[Case], scorer: LinearModel) -> LinearModel:
 
 
 def chosen(case: Case, scorer: LinearModel) -> tuple[int, list[int]]:
-    scores = scorer.score(case.features.rows)
-    order = np.argsort(-scores)
-    extras = [int(i) for i in order[1 : 1 + EXTRA_SENTENCES] if scores[i] >= scores[order[0]] - EXTRA_MARGIN]
-    return int(order[0]), [int(order[0]), *extras]
+    # The chunk of a sentence is in its features: hit_rank = 1 / (1 + rank).
+    picked = answer_sentences(scorer.score(case.features.rows), case.features.rows[:, HIT_RANK].tolist())
+    return picked[0], picked
 
 
 def sentence_figures(cases: list[Case], scorer: LinearModel) -> dict[str, float]:

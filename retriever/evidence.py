@@ -33,6 +33,10 @@ CALIBRATION = files("retriever") / "calibration"
 SENTENCE_MODEL_FILE = CALIBRATION / "evidence_sentence.json"
 ANSWERABILITY_MODEL_FILE = CALIBRATION / "evidence_answerability.json"
 MODEL_VERSION = 1
+EXTRA_SENTENCES = 2  # besides the answering sentence: an answer has 1–3 sentences
+# Log-odds below the best sentence that a further sentence may score (gold, answer cited: 1.5 → 0.43, 3.5 → 0.52).
+EXTRA_MARGIN = 3.5
+PER_CHUNK = 2
 
 SPEAKER = re.compile(r"^(?P<speaker>[^:\n]{2,60}):\s+(?P<text>.+)$")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -325,6 +329,20 @@ _HIGHLIGHT = {
     "person": (_PERSON,),
     "place": (_PLACE,),
 }
+
+
+def answer_sentences(scores: np.ndarray, chunks: list[int]) -> list[int]:
+    """Indices of the sentences an answer cites: the best first, then up to EXTRA_SENTENCES more within
+    EXTRA_MARGIN of it, at most PER_CHUNK from one chunk (so a second source that answers a follow-up is not
+    crowded out by neighbours of the best sentence; gold answer-in-cited unchanged at 0.518)."""
+    order = [int(i) for i in np.argsort(-scores)]
+    chosen = [order[0]]
+    for index in order[1:]:
+        if len(chosen) > EXTRA_SENTENCES or scores[index] < scores[order[0]] - EXTRA_MARGIN:
+            break
+        if sum(1 for i in chosen if chunks[i] == chunks[index]) < PER_CHUNK:
+            chosen.append(index)
+    return chosen
 
 
 def highlight_spans(question: str, text: str, start: int, end: int) -> list[tuple[int, int]]:
