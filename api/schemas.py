@@ -121,6 +121,9 @@ class AskResponse(BaseModel):
     notice: str | None = None
     verification: dict | None = None
     conversation_id: str | None = None
+    # Character spans [start, end) in `answer` of the numbers, dates, amounts or names that answer the question.
+    highlights: list[tuple[int, int]] = Field(default_factory=list)
+    answerability: float | None = None  # probability that the sources answer the question (learned model)
 
 
 class SourceSummary(BaseModel):

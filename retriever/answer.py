@@ -1,82 +1,37 @@
-"""Extractive answers: the 2–4 sentences of the top chunks that best answer the question, with [n] markers and
-citations whose snippets are text that stands in the source at the cited place. No language model needed."""
+"""Extractive answers: the sentence of the top chunks that answers the question first, then up to two more, with
+[n] markers and citations whose snippets are text that stands in the source at the cited place. No language model
+needed. Sentence choice and the decision to answer are the learned models of retriever/evidence.py."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
-from importlib.resources import files
-from importlib.resources.abc import Traversable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retriever.evidence import (
+    LIST_MARKER, SENTENCE_FEATURES, SPEAKER, EvidenceScorer, Features, LinearModel, Sentence, TermStats,
+    answer_sentences, candidate_sentences, chunk_sentences, highlight_spans, in_context, load_answerability_model, load_sentence_model,
+    result_features,
+)
 from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
-from retriever.text import key_terms
 from core.embeddings import StadtretterEmbeddings
 from core.metrics import stage
 from core.prompts import render
 from core.sentences import split_sentences
 from core.vocabulary import PHASES, SearchMode
 
-CALIBRATION_FILE = files("retriever") / "calibration" / "abstention.json"
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_SPEAKER = re.compile(r"^(?P<speaker>[^:\n]{2,60}):\s+(?P<text>.+)$")
 RECENT_QUERIES = 16  # more than the questions in flight at once (8 concurrent clients measured)
 
 
 @dataclass
-class Sentence:
-    hit_rank: int
-    position: int  # index of the sentence within its chunk
-    text: str
-    speaker: str | None = None
-    cue: tuple[float, float] | None = None  # transcript time of the line it stands in
-    score: float = 0.0
-    cosine: float = 0.0
-
-
-@dataclass
-class AbstentionRule:
-    """Answer only when the evidence is strong enough. Two signals, both explainable:
-
-    - best_cosine: cosine between the question and the best sentence (embedded with its title and section);
-    - unknown_ratio: share of the question's content terms that occur nowhere in the index (the question names
-      things the archive never mentions).
-
-    One similarity score alone separates answerable from unanswerable questions only weakly (AUC ≈ 0.75 on the
-    gold set); adding lexical coverage or score margins did not raise the cross-validated AUC. Thresholds are
-    calibrated on the gold set by bench/calibrate_abstention.py and stored with their measured precision/recall
-    in retriever/calibration/abstention.json."""
-
-    min_cosine: float = 0.86
-    max_unknown_ratio: float = 0.34
-    measured: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Traversable = CALIBRATION_FILE) -> "AbstentionRule":
-        if not path.is_file():
-            return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            **{key: data[key] for key in ("min_cosine", "max_unknown_ratio") if key in data},
-            measured=data.get("measured", {}),
-        )
-
-    def answerable(self, best_cosine: float, unknown_ratio: float) -> bool:
-        return best_cosine >= self.min_cosine and unknown_ratio < self.max_unknown_ratio
-
-
-@dataclass
 class Selection:
-    """The sentences chosen to answer, in source order, and the evidence for answering at all."""
+    """The sentences chosen to answer (the answering sentence first) and the evidence for answering at all."""
 
     sentences: list[Sentence]
-    best_cosine: float = 0.0
-    unknown_ratio: float = 0.0
+    probability: float = 0.0  # the answerability model's probability that the sources answer the question
     answerable: bool = False
 
 
@@ -121,25 +76,6 @@ def citation_for(n: int, hit: SearchHit, snippet: str, cue: tuple[float, float] 
     )
 
 
-def chunk_sentences(hit: SearchHit, rank: int) -> list[Sentence]:
-    """Sentences of a chunk; transcript lines 'Sprecher: Text' keep their speaker and cue time apart."""
-    cues = json.loads(hit.metadata.get("cues", "[]") or "[]")
-    sentences: list[Sentence] = []
-    for line_index, line in enumerate(hit.text.split("\n")):
-        line = line.strip()
-        if not line:
-            continue
-        speaker = None
-        match = _SPEAKER.match(line) if hit.metadata.get("type") == "webtalk" else None
-        if match:
-            speaker, line = match.group("speaker"), match.group("text")
-        cue = tuple(cues[line_index]) if line_index < len(cues) else None
-        for text in split_sentences(line):
-            if len(text) >= 15:
-                sentences.append(Sentence(rank, len(sentences), text, speaker, cue))  # type: ignore[arg-type]
-    return sentences
-
-
 class ExtractiveAnswerer:
     def __init__(
         self,
@@ -147,7 +83,8 @@ class ExtractiveAnswerer:
         embeddings: StadtretterEmbeddings,
         k: int = 8,
         chunks_to_read: int = 3,
-        rule: AbstentionRule | None = None,
+        sentence_model: LinearModel | None = None,
+        answerability: LinearModel | None = None,
         cache_size: int = 20000,
         rerank_depth: int = 3,
         rerank_weight: float = 5.0,
@@ -158,7 +95,10 @@ class ExtractiveAnswerer:
         self.chunks_to_read = chunks_to_read
         self.rerank_depth = rerank_depth
         self.rerank_weight = rerank_weight
-        self.rule = rule or AbstentionRule.load()
+        self.sentence_model = sentence_model or load_sentence_model()
+        self.answerability = answerability or load_answerability_model()
+        # Probability above which the sources count as answering; tests set 0 (always answer) or > 1 (never).
+        self.answer_threshold = self.answerability.threshold
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
         self._cache_lock = threading.Lock()
@@ -200,7 +140,7 @@ class ExtractiveAnswerer:
             return hits
         head = hits[:depth]
         sentences = [chunk_sentences(hit, rank) for rank, hit in enumerate(head)]
-        texts = [_in_context(hit, s.text) for hit, group in zip(head, sentences) for s in group]
+        texts = [in_context(hit, s.text) for hit, group in zip(head, sentences) for s in group]
         if not texts:
             return hits
         cosines = self.sentence_vectors(texts) @ self.query_vector(query)
@@ -220,48 +160,54 @@ class ExtractiveAnswerer:
         mode: SearchMode | None = None,
         query: str | None = None,
         hits: list[SearchHit] | None = None,
+        selection: Selection | None = None,
     ) -> Answer:
+        """The extractive answer; `selection` when the caller (the LLM path) has already selected the evidence."""
         query = query or question
         hits = hits if hits is not None else self.retrieve(query, filters, mode)
         if not hits:
             return Answer(question, render("extractive_empty.txt"), [], abstained=True, query=query)
-        with stage("sentence_selection"):
-            selection = self.select(query, hits)
+        if selection is None:
+            with stage("sentence_selection"):
+                selection = self.select(query, hits)
         if not selection.answerable:
-            return self._abstain(question, query, hits)
-        return self._compose(question, query, hits, selection.sentences)
+            return self._abstain(question, query, hits, selection.probability)
+        return self._compose(question, query, hits, selection)
 
     def select(self, query: str, hits: list[SearchHit]) -> Selection:
-        """Score the sentences of the top chunks against the question and decide whether to answer.
-
-        Measured on the gold set (bench/calibrate_abstention.py prints it): embedding each sentence with its title and section
-        and adding a small prior for the chunk's rank chose a sentence containing the gold answer for 0.52 of the
-        questions, against 0.44 for bare sentences plus lexical coverage (coverage hurt: questions paraphrase).
-        Reading the top 3 chunks instead of 5 loses nothing measurable and embeds ~35% fewer sentences."""
-        read = hits[: self.chunks_to_read]
-        candidates = [s for rank, hit in enumerate(read) for s in chunk_sentences(hit, rank)]
+        """Evidence selection and answerability: score the sentences of the top chunks with the sentence model,
+        lead with the best, add up to two more (`answer_sentences`), and let the answerability model
+        decide from the whole result whether the sources answer. Reading the top 3 chunks instead of 5 loses
+        nothing measurable and embeds ~35% fewer sentences."""
+        candidates, features = self.evidence(query, hits)
         if not candidates:
             return Selection([])
-        question_vector = self.query_vector(query)
-        contexts = [_in_context(read[s.hit_rank], s.text) for s in candidates]
-        vectors = self.sentence_vectors(contexts)
-        top_score = max(hit.score for hit in read) or 1.0
-        for sentence, vector in zip(candidates, vectors):
-            sentence.cosine = float(vector @ question_vector)
-            chunk_prior = read[sentence.hit_rank].score / top_score if top_score > 0 else 0.0
-            sentence.score = sentence.cosine + 0.1 * chunk_prior
-        ranked = sorted(candidates, key=lambda s: -s.score)
-        best = ranked[0]
-        chosen = [best]
-        for sentence in ranked[1:]:
-            if len(chosen) >= 4:
-                break
-            if sentence.score >= best.score - 0.04 or len(chosen) < 2 and sentence.score >= best.score - 0.08:
-                chosen.append(sentence)
-        chosen.sort(key=lambda s: (s.hit_rank, s.position))
-        best_cosine = max(s.cosine for s in candidates)
-        unknown = self.unknown_ratio(query)
-        return Selection(chosen, best_cosine, unknown, self.rule.answerable(best_cosine, unknown))
+        scores = self.sentence_model.score(features.rows)
+        for sentence, score in zip(candidates, scores):
+            sentence.score = float(score)
+        probability = float(self.answerability.probability(result_features(features, scores)[None, :])[0])
+        best, *extras = [candidates[i] for i in answer_sentences(scores, [s.hit_rank for s in candidates])]
+        chosen = [best, *sorted(extras, key=lambda s: (s.hit_rank, s.position))]
+        return Selection(chosen, probability, probability >= self.answer_threshold)
+
+    def evidence(self, query: str, hits: list[SearchHit]) -> tuple[list[Sentence], Features]:
+        """The candidate sentences of the chunks the answer reads and their features (bench/train_evidence.py
+        trains the models on exactly these)."""
+        read = hits[: self.chunks_to_read]
+        candidates = candidate_sentences(read)
+        if not candidates:
+            return [], Features(np.zeros((0, len(SENTENCE_FEATURES))))
+        vectors = self.sentence_vectors([in_context(read[s.hit_rank], s.text) for s in candidates])
+        cosines = vectors @ self.query_vector(query)
+        for sentence, cosine in zip(candidates, cosines):
+            sentence.cosine = float(cosine)
+        return candidates, EvidenceScorer(self.term_stats()).features(query, read, candidates, cosines)
+
+    def term_stats(self) -> TermStats:
+        lexical = getattr(self.search, "lexical", None)
+        if lexical is not None and hasattr(lexical, "load"):
+            lexical.load()
+        return TermStats(lexical)
 
     def sentence_vectors(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings through a bounded in-memory cache: popular sources are not embedded again."""
@@ -277,37 +223,31 @@ class ExtractiveAnswerer:
                     self._cache.pop(next(iter(self._cache)))
         return np.stack([found[t] for t in texts])
 
-    def unknown_ratio(self, query: str) -> float:
-        """Share of the question's nouns, names and numbers that the lexical index has never seen.
-
-        Only capitalised words (German nouns and names) and numbers count: inflected verbs ("betreibt") are often
-        absent from the index although the topic is covered, while a missing name or noun means the archive never
-        mentions what is asked about."""
-        terms = salient_terms(query)
-        lexical = getattr(self.search, "lexical", None)
-        vocabulary = getattr(getattr(lexical, "bm25", None), "vocab_dict", None)
-        if not terms or not vocabulary:
-            return 0.0
-        return sum(1 for term in terms if term not in vocabulary) / len(terms)
-
-    def _compose(self, question: str, query: str, hits: list[SearchHit], chosen: list[Sentence]) -> Answer:
+    def _compose(self, question: str, query: str, hits: list[SearchHit], selection: Selection) -> Answer:
         citations: list[Citation] = []
         numbers: dict[tuple[int, tuple[float, float] | None], int] = {}
-        parts: list[str] = []
+        text = ""
+        highlights: list[tuple[int, int]] = []
         by_key: dict[tuple[int, tuple[float, float] | None], list[Sentence]] = {}
-        for sentence in chosen:
-            key = (sentence.hit_rank, sentence.cue if hits[sentence.hit_rank].metadata.get("type") == "webtalk" else None)
+        for index, sentence in enumerate(selection.sentences):
+            webtalk = hits[sentence.hit_rank].metadata.get("type") == "webtalk"
+            key = (sentence.hit_rank, sentence.cue if webtalk else None)
             if key not in numbers:
                 numbers[key] = len(numbers) + 1
             by_key.setdefault(key, []).append(sentence)
-            parts.append(f"{_LIST_MARKER.sub('', sentence.text)} [{numbers[key]}]")
+            start = len(text) + (1 if text else 0)
+            text = f"{text} {LIST_MARKER.sub('', sentence.text)}".lstrip()
+            if index == 0:  # what answers the question's type, marked in the answering sentence only
+                highlights = highlight_spans(query, text, start, len(text))
+            text += f" [{numbers[key]}]"
         for key, number in numbers.items():
             rank, cue = key
-            snippet = _snippet(hits[rank].text, by_key[key])
+            snippet = _snippet(hits[rank].text, sorted(by_key[key], key=lambda s: s.position))
             citations.append(citation_for(number, hits[rank], snippet, cue))
-        return Answer(question, " ".join(parts), citations, abstained=False, query=query)
+        return Answer(question, text, citations, abstained=False, query=query, highlights=highlights,
+                      answerability=round(selection.probability, 4))
 
-    def _abstain(self, question: str, query: str, hits: list[SearchHit]) -> Answer:
+    def _abstain(self, question: str, query: str, hits: list[SearchHit], probability: float = 0.0) -> Answer:
         closest: list[SearchHit] = []
         for hit in hits:
             if hit.source_id not in {h.source_id for h in closest}:
@@ -316,34 +256,14 @@ class ExtractiveAnswerer:
                 break
         citations = [citation_for(i + 1, hit, _lead(hit.text)) for i, hit in enumerate(closest)]
         names = ", ".join(f"„{c.title}“" for c in citations)
-        return Answer(question, render("extractive_abstain.txt", closest=names), citations, abstained=True, query=query)
-
-
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)$")
-
-
-def salient_terms(text: str) -> set[str]:
-    """Stems of the capitalised words (not at a sentence start) and numbers of a question."""
-    salient: list[str] = []
-    for match in re.finditer(r"[\wÄÖÜäöüß][\w\-ÄÖÜäöüß.]*", text):
-        word = match.group(0).rstrip(".")
-        at_start = bool(_SENTENCE_START.search(text[: match.start()]))
-        if any(ch.isdigit() for ch in word) or (word[:1].isupper() and not at_start):
-            salient.append(word)
-    return key_terms(" ".join(salient)) if salient else set()
-
-
-def _in_context(hit: SearchHit, sentence: str) -> str:
-    """A sentence as it is embedded for scoring: with its document title and section, which short sentences need."""
-    title = hit.metadata.get("title", "")
-    section = hit.metadata.get("section")
-    return f"{title} › {section}: {sentence}" if section else f"{title}: {sentence}"
+        return Answer(question, render("extractive_abstain.txt", closest=names), citations, abstained=True,
+                      query=query, answerability=round(probability, 4))
 
 
 def _lead(text: str, limit: int = 240) -> str:
     """The opening of a chunk, cut at a sentence end where possible (for 'closest sources')."""
     first_line = text.split("\n")[0]
-    match = _SPEAKER.match(first_line)
+    match = SPEAKER.match(first_line)
     if match:
         first_line = match.group("text")
     sentences = split_sentences(first_line)

@@ -5,8 +5,9 @@ langchain, streamed or not) → check every [n] marker against the given sources
 markers are removed and reported, known ones are renumbered in order of first use → citations for the sources
 actually cited, each with a snippet (the chunk sentences that best match the answer sentences citing it).
 
-Abstention happens before the model is called (the extractive answerer's decision), and every model, HTTP or
-timeout error falls back to the extractive answer with a German notice: never an error for the user.
+Abstention happens before the model is called (evidence selection and answerability are the extractive answerer's,
+computed once and reused by a fallback), and every model, HTTP or timeout error falls back to the extractive answer
+with a German notice: never an error for the user.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from langchain_core.prompts import (
     SystemMessagePromptTemplate,
 )
 
-from retriever.answer import ExtractiveAnswerer, Sentence, _lead, _snippet, chunk_sentences, citation_for, locator_for
+from retriever.answer import ExtractiveAnswerer, Selection, _lead, _snippet, citation_for, locator_for
+from retriever.evidence import Sentence, chunk_sentences
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
 from core.embeddings import StadtretterEmbeddings
-from core.metrics import LLM_FALLBACKS, record_stage
+from core.metrics import LLM_FALLBACKS, record_stage, stage
 from core.prompts import render, template
 from core.settings import Settings
 from core.vocabulary import PHASE_LABELS, TYPE_LABELS
@@ -413,13 +415,16 @@ class LLMAnswerer:
         extractive answer when abstaining or after a model failure)."""
         if not hits:
             return self.extractive.run(question, query=query, hits=hits)
-        if not self.extractive.select(query, hits).answerable:
-            answer = self.extractive.run(question, query=query, hits=hits)
+        with stage("sentence_selection"):  # the same evidence and answerability as the extractive answer
+            selection = self.extractive.select(query, hits)
+        if not selection.answerable:
+            answer = self.extractive.run(question, query=query, hits=hits, selection=selection)
             yield from stream_text(answer.answer, streaming)
             return answer
         sources, context = pack_context(hits, self.context_chars)
         if not sources:
-            return (yield from self.fallback(question, query, hits, streaming, "no source fits the context budget"))
+            return (yield from self.fallback(question, query, hits, streaming, "no source fits the context budget",
+                                             selection))
         messages = answer_prompt().format_messages(
             sources=context, question=question, history=history_messages(history)
         )
@@ -439,14 +444,15 @@ class LLMAnswerer:
         except Exception as exc:  # any model, HTTP or timeout error: the extractive answer instead
             # After a failure mid-answer the fallback is not streamed: done.answer replaces the partial text.
             partial = bool(rewriter.emitted)
-            return (yield from self.fallback(question, query, hits, streaming and not partial, describe_error(exc)))
+            return (yield from self.fallback(question, query, hits, streaming and not partial, describe_error(exc),
+                                             selection))
         finally:
             record_stage("llm_total", time.perf_counter() - llm_started)
         if tail and streaming:
             yield "token", {"text": tail}
         text = rewriter.emitted
         if not text.strip():
-            return (yield from self.fallback(question, query, hits, streaming, "empty model answer"))
+            return (yield from self.fallback(question, query, hits, streaming, "empty model answer", selection))
         if not rewriter.mapping:
             suffix = uncited_suffix(sources)
             text += suffix
@@ -454,19 +460,20 @@ class LLMAnswerer:
                 yield "token", {"text": suffix}
         citations = build_citations(self.embeddings, text, sources, rewriter)
         return Answer(question, text, citations, abstained=False, query=query, mode="llm",
-                      verification=rewriter.verification())
+                      verification=rewriter.verification(), answerability=round(selection.probability, 4))
 
     def fallback(self, question: str, query: str, hits: list[SearchHit], streaming: bool,
-                 reason: str) -> Generator[Event, None, Answer]:
+                 reason: str, selection: Selection | None = None) -> Generator[Event, None, Answer]:
         logger.warning("LLM-Antwort nicht möglich, extraktive Antwort statt dessen: %s", reason)
-        answer = fallback_answer(self.extractive, question, query, hits)
+        answer = fallback_answer(self.extractive, question, query, hits, selection)
         yield from stream_text(answer.answer, streaming)
         return answer
 
 
-def fallback_answer(extractive: ExtractiveAnswerer, question: str, query: str, hits: list[SearchHit]) -> Answer:
+def fallback_answer(extractive: ExtractiveAnswerer, question: str, query: str, hits: list[SearchHit],
+                    selection: Selection | None = None) -> Answer:
     LLM_FALLBACKS.inc()
-    answer = extractive.run(question, query=query, hits=hits)
+    answer = extractive.run(question, query=query, hits=hits, selection=selection)
     answer.notice = render("llm_fallback_notice.txt")
     return answer
 

@@ -74,6 +74,8 @@ class Answer:
     notice: str | None = None  # German notice, e.g. fallback after an LLM error
     verification: dict[str, Any] | None = None  # LLM citation check: markers checked / removed
     conversation_id: str | None = None
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # char spans in `answer` that answer the question
+    answerability: float | None = None  # the answerability model's probability that the sources answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

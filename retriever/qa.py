@@ -10,7 +10,7 @@ Events of `stream()` (name, data):
   token      {text}                              pieces of the answer text, in order
   citations  {citations: [Citation as dict]}
   phase      {phase, label, explanation, scores}  only with a phase tagger and a non-abstained answer
-  done       {answer, abstained, notice, verification, conversation_id}
+  done       {answer, abstained, notice, verification, conversation_id, highlights, answerability}
   error      {message}                           German; ends the stream (store or embedding model unusable)
 The tokens concatenate to done.answer, except after a model failure in mid-answer: then done.answer (the
 extractive fallback, with done.notice) replaces the streamed text. Clients show done.answer at the end.
@@ -182,6 +182,8 @@ class QAService:
             "notice": answer.notice,
             "verification": answer.verification,
             "conversation_id": conversation_id,
+            "highlights": answer.highlights,
+            "answerability": answer.answerability,
         }
         yield "_answer", {"answer": answer}
 

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_BENCH = REPO.parent / "shared" / "bench"
 GOLD_DIR = REPO / "eval" / "gold"
 PHASE_DIR = REPO / "eval" / "phase"
+PARAPHRASE_DIR = REPO / "eval" / "paraphrase"
 
 
 @dataclass
@@ -55,16 +56,12 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def load_gold(gold: Path | None = None, corpus_dir: Path = REPO / "corpus") -> EvalSet:
-    """Gold questions from eval/gold/*.jsonl (or one file); files ending in -unanswerable hold unanswerables."""
-    files = [gold] if gold else sorted(_require(GOLD_DIR, "Ordner der Gold-Fragen").glob("*.jsonl"))
-    if not files:
-        raise FileNotFoundError(f"Keine Gold-Fragen (*.jsonl) in {GOLD_DIR}")
-    _require(corpus_dir, "Korpus-Ordner")
+def _gold_questions(files: list[Path]) -> list[Question]:
+    """Questions in the gold format; files whose name ends in "unanswerable" hold unanswerables."""
     questions: list[Question] = []
     for path in files:
         for row in _read_jsonl(path):
-            answerable = not path.stem.endswith("-unanswerable") and bool(row.get("sources"))
+            answerable = not path.stem.endswith("unanswerable") and bool(row.get("sources"))
             questions.append(
                 Question(
                     id=row["id"], question=row["question"], sources=row.get("sources", []),
@@ -72,7 +69,27 @@ def load_gold(gold: Path | None = None, corpus_dir: Path = REPO / "corpus") -> E
                     locator=row.get("locator") or {}, answerable=answerable,
                 )
             )
-    return EvalSet("gold", corpus_dir, questions)
+    return questions
+
+
+def load_gold(gold: Path | None = None, corpus_dir: Path = REPO / "corpus") -> EvalSet:
+    """Gold questions from eval/gold/*.jsonl (or one file); files ending in -unanswerable hold unanswerables."""
+    files = [gold] if gold else sorted(_require(GOLD_DIR, "Ordner der Gold-Fragen").glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"Keine Gold-Fragen (*.jsonl) in {GOLD_DIR}")
+    _require(corpus_dir, "Korpus-Ordner")
+    return EvalSet("gold", corpus_dir, _gold_questions(files))
+
+
+def load_paraphrase(directory: Path = PARAPHRASE_DIR, corpus_dir: Path = REPO / "corpus") -> EvalSet | None:
+    """The paraphrase set (questions written from summaries of the sources, in the participants' own words) over
+    the gold corpus: questions.jsonl and unanswerable.jsonl in the gold format. None while it does not exist.
+    For measurement only: no model or threshold is fitted on it."""
+    questions_file = directory / "questions.jsonl"
+    if not questions_file.is_file():
+        return None
+    files = [questions_file] + [p for p in (directory / "unanswerable.jsonl",) if p.is_file()]
+    return EvalSet("paraphrase", _require(corpus_dir, "Korpus-Ordner"), _gold_questions(files))
 
 
 def _slug(text: str) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retriever.models import Answer, Citation, SearchHit
 from retriever.phase_training import TrainingData, VectorCache, cache_path
 from services.benchmarks import EvalSet, Question
@@ -91,6 +93,7 @@ class QuestionResult:
     answer_in_top5: bool | None = None
     answer: Answer | None = None
     answer_hit: bool | None = None
+    answer_in_first: bool | None = None  # the answer phrase is in the first cited sentence
     locator_ok: bool | None = None
     answer_chunk_cited: bool | None = None  # a cited chunk holds the answer phrase (the phase is read from it)
     phase: str | None = None
@@ -115,6 +118,35 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
+
+
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random answerable question scores above a random unanswerable one (ties count half)."""
+    if not positives or not negatives:
+        return 0.0
+    pos, neg = np.asarray(positives, dtype=float), np.asarray(negatives, dtype=float)
+    above = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(above / (len(pos) * len(neg)))
+
+
+def recall_at_false_abstention(positives: list[float], negatives: list[float], limit: float = 0.05) -> float:
+    """Share of unanswerable questions caught by the best threshold that abstains on at most `limit` of the
+    answerable ones (a question is refused when its score is below the threshold)."""
+    if not positives or not negatives:
+        return 0.0
+    ordered = sorted(positives)
+    allowed = int(math.floor(limit * len(ordered)))  # answerable questions that may fall below the threshold
+    threshold = ordered[allowed]  # refuse strictly below: at most `allowed` answerable ones are refused
+    return sum(1 for score in negatives if score < threshold) / len(negatives)
+
+
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+
+def first_cited_sentence(answer: Answer) -> str:
+    """The answer's text up to its first citation marker: the answering sentence."""
+    match = _MARKER.search(answer.answer)
+    return answer.answer[: match.start()] if match else answer.answer
 
 
 def retrieval_metrics(results: list[QuestionResult]) -> dict[str, float]:
@@ -157,6 +189,7 @@ def evaluate(
                 phrase = normalise(question.answer_phrase)
                 containing = [c for c in answer.citations if phrase in normalise(c.snippet)] if not answer.abstained else []
                 result.answer_hit = bool(containing)
+                result.answer_in_first = not answer.abstained and phrase in normalise(first_cited_sentence(answer))
                 cited = {c.chunk_id for c in answer.citations}
                 result.answer_chunk_cited = any(phrase in normalise(h.text) for h in hits if h.chunk_id in cited)
                 if containing and question.locator:
@@ -177,12 +210,19 @@ def evaluate(
         located = [r for r in answerable if r.locator_ok is not None]
         if located:
             metrics["locator_accuracy"] = sum(1 for r in located if r.locator_ok) / len(located)
+        first = [r for r in answerable if r.answer_in_first is not None]
+        if first:
+            metrics["answer_in_first"] = sum(1 for r in first if r.answer_in_first) / len(first)
         abstained = [r for r in results if r.answer and r.answer.abstained]
         if unanswerable:
             correct = sum(1 for r in abstained if not r.question.answerable)
             metrics["abstention_precision"] = correct / len(abstained) if abstained else 0.0
             metrics["abstention_recall"] = correct / len(unanswerable)
             metrics["false_abstention_rate"] = sum(1 for r in answerable if r.answer and r.answer.abstained) / (len(answerable) or 1)
+            positives = [_answerability(r.answer) for r in answerable]
+            negatives = [_answerability(r.answer) for r in unanswerable]
+            metrics["abstention_auc"] = auc(positives, negatives)
+            metrics["abstention_recall_at_5pct"] = recall_at_false_abstention(positives, negatives)
         phased = [r for r in answerable if r.question.phase and r.phase]
         if phased:
             metrics["phase_accuracy"] = sum(1 for r in phased if r.phase == r.question.phase) / len(phased)
@@ -215,6 +255,11 @@ def evaluate(
         ingest_seconds=round(ingest_seconds, 1), eval_seconds=round(time.perf_counter() - started - ingest_seconds, 1),
         ingest_failed=[{"path": f.path, "reason": f.reason} for f in ingest.failed],
     )
+
+
+def _answerability(answer: Answer | None) -> float:
+    """The answer's answerability probability; a question without any hit has none and counts as refused."""
+    return float(answer.answerability) if answer is not None and answer.answerability is not None else 0.0
 
 
 def _tagger(services: Services):  # noqa: ANN202

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.benchmarks import REPO, load_germanquad, load_gold, load_phase_passages, load_xquad
+from services.benchmarks import REPO, load_germanquad, load_gold, load_paraphrase, load_phase_passages, load_xquad
 from services.evaluation import Report, eval_settings, evaluate, phase_passage_report
 from services.container import Services
 from services.question_groups import evaluate_grouping, load_labelled
@@ -23,8 +23,11 @@ BENCHMARKS = {"xquad": load_xquad, "germanquad": load_germanquad}
 METRIC_LABELS = {
     "hit@1": "Treffer@1", "hit@3": "Treffer@3", "hit@5": "Treffer@5", "hit@10": "Treffer@10", "mrr": "MRR",
     "ndcg@10": "nDCG@10", "answer_in_top5": "Antwort in Top-5-Abschnitten", "answer_hit": "Antwort im Zitat",
+    "answer_in_first": "Antwort im ersten zitierten Satz",
     "locator_accuracy": "Fundstelle korrekt", "abstention_precision": "Enthaltung: Präzision",
     "abstention_recall": "Enthaltung: Trefferquote", "false_abstention_rate": "Enthaltung bei beantwortbaren Fragen",
+    "abstention_auc": "Enthaltung: AUC",
+    "abstention_recall_at_5pct": "Enthaltung: Trefferquote bei ≤ 5 % Fehlenthaltung",
     "phase_accuracy": "Phase korrekt (Fragen)",
     "phase_accuracy_answer_cited": "Phase korrekt, Antwortstelle zitiert",
     "questions_answer_cited": "  Fragen mit zitierter Antwortstelle",
@@ -55,15 +58,21 @@ def eval_command(
         console.print(f"[red]Fehler beim Lesen der Auswertungsdaten:[/red] {exc}")
         raise typer.Exit(2) from exc
     services = Services(eval_settings(base, eval_set, cache))
+    # The paraphrase set asks about the gold corpus: evaluated with the same index, when it exists.
+    paraphrase = load_paraphrase() if benchmark is None and gold is None else None
     with console.status(f"Auswertung '{eval_set.name}': {len(eval_set.questions)} Fragen …"):
         report = evaluate(services, eval_set, answers=benchmark is None, phases=benchmark is None)
         passages = phase_passage_report(services, load_phase_passages(), cache / "phase") if benchmark is None else None
         groups = grouping_report(services) if benchmark is None else None
+        paraphrase_report = evaluate(services, paraphrase, phases=False) if paraphrase else None
     if as_json:
-        sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages, "question_groups": groups},
-                                    ensure_ascii=False, indent=2) + "\n")
+        extra = {"paraphrase": asdict(paraphrase_report)} if paraphrase_report else {}
+        sys.stdout.write(json.dumps({**asdict(report), "phase_passages": passages, "question_groups": groups,
+                                     **extra}, ensure_ascii=False, indent=2) + "\n")
         return
     print_report(report, passages)
+    if paraphrase_report:
+        print_report(paraphrase_report, None)
     if groups:
         dev, test = groups["dev"], groups["test"]
         Console().print(

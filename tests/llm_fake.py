@@ -21,7 +21,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from retriever.answer import AbstentionRule
 from retriever.lexical import LexicalIndex
 from services.container import Services
 from core.settings import Settings
@@ -245,19 +244,20 @@ def build_corpus(data_dir: Path) -> None:
     LexicalIndex(settings.lexical_path).sync(store)
 
 
-LENIENT = AbstentionRule(min_cosine=0.25, max_unknown_ratio=1.01)
-STRICT = AbstentionRule(min_cosine=0.99, max_unknown_ratio=0.0)
+# Answerability thresholds: the learned model is calibrated for the real embedding model, not HashEmbeddings.
+LENIENT = 0.0  # always answer
+STRICT = 1.01  # never answer
 
 
 def make_services(
-    data_dir: Path, rule: AbstentionRule | None = LENIENT, tagger: Any = None, **overrides: Any
+    data_dir: Path, rule: float | None = LENIENT, tagger: Any = None, **overrides: Any
 ) -> Services:
     settings = Settings(_env_file=None, data_dir=data_dir, corpus_dir=data_dir / "corpus", **overrides)
     # These tests are about answers, markers and the event stream: no phase tagger unless a test brings one
     # (FakeTagger); the real tagger is tested in tests/retriever/test_phases.py.
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=tagger)
     if rule is not None:
-        services.answerer.rule = rule
+        services.answerer.answer_threshold = rule
     return services
 
 

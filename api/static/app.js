@@ -192,6 +192,7 @@ class Chat {
       if (Array.isArray(data.citations)) msg.citations = data.citations;
       if (data.phase !== undefined && data.phase !== null) msg.phase = data.phase;
       msg.abstained = Boolean(data.abstained);
+      msg.highlights = Array.isArray(data.highlights) ? data.highlights : [];
       msg.notice = data.notice || null;
       if (data.conversation_id) conversation.conversationId = data.conversation_id;
       msg.status = "done";

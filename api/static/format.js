@@ -70,15 +70,30 @@ function inline(text, markerHTML) {
       .map((n) => markerHTML(Number(n)))
       .join(""),
   );
+  out = out.replace(/\u0001/g, '<mark class="sr-highlight">').replace(/\u0002/g, "</mark>");
   return out.replace(/\n/g, "<br>");
+}
+
+/** The text with control characters around the highlight spans ([start, end) character offsets from the server:
+ * numbers, dates, amounts or names that answer the question); `inline` turns them into <mark> after escaping. */
+function withHighlights(text, highlights) {
+  const spans = (Array.isArray(highlights) ? highlights : [])
+    .filter((span) => Array.isArray(span) && span[0] >= 0 && span[0] < span[1] && span[1] <= text.length)
+    .sort((a, b) => b[0] - a[0]);
+  let out = text.replace(/[\u0001\u0002]/g, "");
+  if (out.length !== text.length) return out;
+  for (const [start, end] of spans) {
+    out = `${out.slice(0, start)}\u0001${out.slice(start, end)}\u0002${out.slice(end)}`;
+  }
+  return out;
 }
 
 /**
  * Answer text → safe HTML: paragraphs, simple lists, **bold**, and [n] markers as links to the citation cards.
  * markerHTML(n) returns the HTML of one marker link.
  */
-export function renderAnswerHTML(text, markerHTML) {
-  const blocks = String(text || "").replace(/\r\n/g, "\n").trim().split(/\n{2,}/);
+export function renderAnswerHTML(text, markerHTML, highlights = []) {
+  const blocks = withHighlights(String(text || ""), highlights).replace(/\r\n/g, "\n").trim().split(/\n{2,}/);
   return blocks
     .filter((block) => block.trim())
     .map((block) => {

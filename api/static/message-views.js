@@ -49,7 +49,9 @@ export function answerTextHTML(ui, msg) {
   if (streaming && !msg.content) {
     html = `<p class="sr-typing"><span class="sr-dots" aria-hidden="true"><span></span><span></span><span></span></span>Antwort wird erstellt …</p>`;
   } else {
-    html = renderAnswerHTML(msg.content, markerHTML(ui, msg)) + (streaming ? `<span class="sr-caret" aria-hidden="true"></span>` : "");
+    const highlights = msg.status === "done" ? msg.highlights : [];
+    html = renderAnswerHTML(msg.content, markerHTML(ui, msg), highlights) +
+      (streaming ? `<span class="sr-caret" aria-hidden="true"></span>` : "");
   }
   if (msg.status === "error") {
     html += `

@@ -86,5 +86,5 @@ export class Conversation {
 
 /** An answer waiting for (new) text: empty and streaming. */
 export function resetAnswer(msg) {
-  Object.assign(msg, { content: "", citations: [], phase: null, abstained: false, notice: null, error: null, status: "streaming", tokenCount: 0 });
+  Object.assign(msg, { content: "", citations: [], phase: null, abstained: false, notice: null, error: null, status: "streaming", tokenCount: 0, highlights: [] });
 }

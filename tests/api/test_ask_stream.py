@@ -44,7 +44,8 @@ def test_extractive_answer_streams_sentence_by_sentence(data_dir, path: str) -> 
     meta, done = events[0][1], events[-1][1]
     assert meta == {"query": QUESTION, "conversation_id": done["conversation_id"], "mode": "extractive"}
     assert _tokens(events) == done["answer"] and "[1]" in done["answer"]
-    assert set(done) == {"answer", "abstained", "notice", "verification", "conversation_id"}
+    assert set(done) == {"answer", "abstained", "notice", "verification", "conversation_id", "highlights",
+                         "answerability"}
     citations = events[-2][1]["citations"]
     assert citations[0]["n"] == 1 and citations[0]["snippet"] and "locator" in citations[0]
 

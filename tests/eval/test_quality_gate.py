@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.benchmarks import load_gold, load_phase_passages
+from services.benchmarks import load_gold, load_paraphrase, load_phase_passages
 from services.evaluation import eval_settings, evaluate, phase_passage_report
 from services.container import Services
 from core.settings import Settings
@@ -21,7 +21,12 @@ from core.settings import Settings
 pytestmark = [pytest.mark.model, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
-THRESHOLDS = json.loads((REPO / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+GATE = json.loads((REPO / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+# Floors (metric >= value) at the top level, ceilings (metric <= value) under "max", the paraphrase set's own
+# floors and ceilings under "paraphrase" (gated only once eval/paraphrase/questions.jsonl exists).
+THRESHOLDS = {key: value for key, value in GATE.items() if not isinstance(value, dict)}
+CEILINGS = GATE.get("max", {})
+PARAPHRASE = GATE.get("paraphrase", {})
 PASSAGE_F1 = "phase_passages_macro_f1"  # not a metric of the gold questions: checked on the labelled passages
 
 
@@ -49,6 +54,35 @@ def test_metric_is_not_below_its_threshold(report, metric: str) -> None:  # noqa
     value = report.metrics.get(metric)
     assert value is not None, f"{metric} wurde nicht gemessen"
     assert value >= THRESHOLDS[metric], f"{metric} = {value:.3f} < Schwelle {THRESHOLDS[metric]:.3f}"
+
+
+@pytest.mark.parametrize("metric", sorted(CEILINGS))
+def test_metric_is_not_above_its_ceiling(report, metric: str) -> None:  # noqa: ANN001
+    value = report.metrics.get(metric)
+    assert value is not None, f"{metric} wurde nicht gemessen"
+    assert value <= CEILINGS[metric], f"{metric} = {value:.3f} > Obergrenze {CEILINGS[metric]:.3f}"
+
+
+@pytest.fixture(scope="module")
+def paraphrase_report(services: Services):  # noqa: ANN201
+    paraphrase = load_paraphrase()
+    if paraphrase is None:
+        pytest.skip("eval/paraphrase/questions.jsonl gibt es noch nicht (wird aus den Zusammenfassungen geschrieben)")
+    return evaluate(services, paraphrase, phases=False)
+
+
+@pytest.mark.parametrize("metric", sorted(set(PARAPHRASE) - {"max"}))
+def test_paraphrase_metric_is_not_below_its_threshold(paraphrase_report, metric: str) -> None:  # noqa: ANN001
+    value = paraphrase_report.metrics.get(metric)
+    assert value is not None, f"{metric} wurde nicht gemessen"
+    assert value >= PARAPHRASE[metric], f"Paraphrasen: {metric} = {value:.3f} < Schwelle {PARAPHRASE[metric]:.3f}"
+
+
+@pytest.mark.parametrize("metric", sorted(PARAPHRASE.get("max", {})))
+def test_paraphrase_metric_is_not_above_its_ceiling(paraphrase_report, metric: str) -> None:  # noqa: ANN001
+    value, ceiling = paraphrase_report.metrics.get(metric), PARAPHRASE["max"][metric]
+    assert value is not None, f"{metric} wurde nicht gemessen"
+    assert value <= ceiling, f"Paraphrasen: {metric} = {value:.3f} > Obergrenze {ceiling:.3f}"
 
 
 def test_phase_tagging_of_labelled_passages_is_not_below_its_threshold(passages_report) -> None:  # noqa: ANN001
