@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.embeddings import StadtretterEmbeddings
+from retriever.answer import ExtractiveAnswerer
+from retriever.evidence import RESULT_FEATURES, LinearModel
 
 
 class HashEmbeddings(StadtretterEmbeddings):
@@ -37,3 +39,13 @@ class HashEmbeddings(StadtretterEmbeddings):
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self._vector(t) for t in texts]) if texts else np.empty((0, self.dimension), np.float32)
+
+
+def hash_answerability(answerer: ExtractiveAnswerer) -> None:
+    """HashEmbeddings are a bag of words, not a language model: the trained answerability model is calibrated for the
+    real one. A stand-in on the best sentence cosine and the question's names found in the chunks read answers
+    corpus questions (cosine ≥ 0.5, names found) and refuses unrelated ones (≈ 0.4, no name found)."""
+    weights = np.zeros(len(RESULT_FEATURES))
+    weights[RESULT_FEATURES.index("best_cosine")], weights[RESULT_FEATURES.index("read_names")] = 20.0, 10.0
+    answerer.answerability = LinearModel(RESULT_FEATURES, weights, -15.0)
+    answerer.answer_threshold = 0.5

@@ -283,13 +283,11 @@ class Live:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    import numpy as np
 
     from api.app import create_app
-    from retriever.evidence import RESULT_FEATURES, LinearModel
     from services.container import Services
     from core.settings import Settings
-    from tests.helpers import HashEmbeddings
+    from tests.helpers import HashEmbeddings, hash_answerability
 
     base = tmp_path_factory.mktemp("browser")
     corpus_dir = base / "corpus"
@@ -315,13 +313,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=EditorPhases())
     report = services.pipeline().run([corpus_dir])
     assert not report.failed, report.failed
-    # HashEmbeddings are a bag of words, not a language model: the trained answerability model is calibrated for the
-    # real one. A stand-in on the best sentence cosine and the question's names found in the chunks read answers
-    # the corpus questions (cosine ≥ 0.5, names found) and refuses the unrelated one (0.42, no name found).
-    stand_in = np.zeros(len(RESULT_FEATURES))
-    stand_in[RESULT_FEATURES.index("best_cosine")], stand_in[RESULT_FEATURES.index("read_names")] = 20.0, 10.0
-    services.answerer.answerability = LinearModel(RESULT_FEATURES, stand_in, -15.0)
-    services.answerer.answer_threshold = 0.5
+    hash_answerability(services.answerer)
 
     app = UvicornThread(create_app(settings, services), app_port).start()
     limited_settings = settings.model_copy(update={"rate_limit_per_minute": 3})

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from retriever.answer import AbstentionRule
 from services.container import Services
 from tests.browser.conftest import EditorPhases, write_corpus
-from tests.helpers import HashEmbeddings
+from tests.helpers import HashEmbeddings, hash_answerability
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Trainer:
         settings = Settings(_env_file=None, **{**self.settings.model_dump(), **overrides})
         services = Services(settings, embeddings=HashEmbeddings(),
                             phase_tagger=EditorPhases())
-        services.answerer.rule = self.services.answerer.rule
+        hash_answerability(services.answerer)
         return services
 
 
@@ -40,6 +39,5 @@ def trainer(tmp_path_factory: pytest.TempPathFactory) -> Trainer:
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=EditorPhases())
     report = services.pipeline().run([base / "corpus"])
     assert not report.failed, report.failed
-    # Bag-of-words vectors are no language model: relaxed thresholds, as in the browser suite.
-    services.answerer.rule = AbstentionRule(min_cosine=0.35, max_unknown_ratio=0.5)
+    hash_answerability(services.answerer)  # bag-of-words vectors: the stand-in model, as in the browser suite
     return Trainer(settings, services, corpus)
