@@ -20,7 +20,8 @@ from core.prompts import render
 from core.sentences import split_sentences
 from core.vocabulary import PHASE_DATIVE, PHASE_LABELS, PHASES
 from ingest.registry import Registry
-from retriever.answer import ExtractiveAnswerer, Sentence, _in_context, chunk_sentences, format_time, locator_for
+from retriever.answer import ExtractiveAnswerer, format_time, locator_for
+from retriever.evidence import Sentence, chunk_sentences, in_context
 from retriever.generation import describe_error, message_text, neutralise, verify_citations
 from retriever.models import SearchFilters, SearchHit
 from retriever.text import analyze
@@ -234,7 +235,7 @@ class DossierBuilder:
         candidates = [(hit, sentence) for rank, hit in enumerate(hits) for sentence in chunk_sentences(hit, rank)]
         if not candidates:
             return [self._excerpt(hits[0], Sentence(0, 0, hits[0].text.strip()[:300]), base)]
-        contexts = [_in_context(hit, sentence.text) for hit, sentence in candidates]
+        contexts = [in_context(hit, sentence.text) for hit, sentence in candidates]
         cosines = self.answerer.sentence_vectors(contexts) @ self.answerer.query_vector(topic)
         order = sorted(range(len(candidates)), key=lambda i: -float(cosines[i]))
         best = float(cosines[order[0]])

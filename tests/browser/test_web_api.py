@@ -156,7 +156,7 @@ def test_assets_are_public_code(client: TestClient) -> None:
         assert response.headers["cache-control"] == "no-cache"
         expected = "text/css" if asset.endswith(".css") else "text/javascript"
         assert response.headers["content-type"].startswith(expected), asset
-    assert client.get("/static/gibt-es-nicht.js").json() == {"detail": "Datei nicht gefunden"}
+    assert client.get("/static/gibt-es-nicht.js").json()["detail"] == "Datei nicht gefunden"
 
 
 def test_source_template_escapes_and_labels() -> None:
