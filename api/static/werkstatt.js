@@ -205,7 +205,9 @@ function renderHeatmap(map) {
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Thema"),
       HEAT_PHASES.map((p) => el("th", { scope: "col" }, vocabulary.phaseLabel(p))))),
     el("tbody", {}, rows));
-  $("#karte-inhalt").replaceChildren(el("div", { class: "sr-ws-scroll" }, table));
+  // Focusable, so keyboard users can scroll a wide map (WCAG: scrollable region must have keyboard access).
+  const scroll = { class: "sr-ws-scroll", tabindex: "0", role: "region", "aria-label": "Themenlandkarte (scrollbar)" };
+  $("#karte-inhalt").replaceChildren(el("div", scroll, table));
   $("#karte-luecken").replaceChildren(...map.gaps.map((gap) => el("li", {}, gap.message)));
 }
 
