@@ -11,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Final
 
+from sqlalchemy.engine import Engine
+
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
 from core.store import ChunkStore, make_client
@@ -23,7 +25,9 @@ from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
 from services.catalogue import PhaseCatalogue
+from services.content import ContentService
 from services.feedback import FeedbackStore
+from services.jobs import JobStore, JobWorker
 
 logger = logging.getLogger("stadtretter.services")
 
@@ -147,6 +151,32 @@ class Services:
     @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
+
+    @cached_property
+    def content(self) -> ContentService:
+        """Uploads, deletion, web import and reindex under the writer lock (admin API, Verwaltung, CLI)."""
+        return ContentService(self)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.state_engine)
+
+    @cached_property
+    def state_engine(self) -> Engine:
+        from sqlalchemy import create_engine
+
+        from services.jobs import metadata as jobs_metadata
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{self.settings.data_dir / 'state.sqlite3'}")
+        jobs_metadata.create_all(engine)
+        return engine
+
+    def job_worker(self) -> JobWorker:
+        """The background worker running upload, import and reindex jobs (one per server process)."""
+        content = self.content
+        handlers = {"upload": content.ingest_uploads, "import": content.import_url, "reindex": content.reindex}
+        return JobWorker(self.jobs, handlers)
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""
