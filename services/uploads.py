@@ -50,7 +50,8 @@ class UploadMetadata:
         """Checked and normalised copy, or ContentError naming the field."""
         type_ = _blank_to_none(self.type)
         if type_ is not None and type_ not in SOURCE_TYPES:
-            raise ContentError(f"Feld „type“: unbekannter Quellentyp „{type_}“ (erlaubt: {', '.join(SOURCE_TYPES)})")
+            allowed = ", ".join(SOURCE_TYPES)
+            raise ContentError(f"Feld „type“: unbekannter Quellentyp „{type_}“ (erlaubt: {allowed})")
         phase = _blank_to_none(self.phase)
         if phase is not None and phase.upper() not in PHASES:
             raise ContentError(f"Feld „phase“: unbekannte Phase „{phase}“ (erlaubt: {', '.join(PHASES)})")

@@ -105,8 +105,9 @@ class WebImporter:
             raise FetchError(f"URL „{url}“: der {_KIND_LABEL[kind]} enthält keine Seiten-Links")
         cap = self.settings.import_max_entries
         if len(entries) > cap:
-            plan.warnings.append(f"{_KIND_LABEL[kind].capitalize()} „{url}“ enthält {len(entries):,} Einträge; nur "
-                                 f"die ersten {cap:,} werden eingelesen (STADTRETTER_IMPORT_MAX_ENTRIES)".replace(",", "."))
+            label = _KIND_LABEL[kind].capitalize()
+            plan.warnings.append(f"{label} „{url}“ enthält {_count(len(entries))} Einträge; nur die ersten "
+                                 f"{_count(cap)} werden eingelesen (STADTRETTER_IMPORT_MAX_ENTRIES)")
             entries = entries[:cap]
         for done, entry in enumerate(entries, 1):
             try:
@@ -134,7 +135,8 @@ class WebImporter:
         if response.status == 304 and state.get("file"):
             return ImportedPage(url, folder / state["file"], changed=False)
         if _sniff(response) != "html":
-            raise FetchError(f"URL „{url}“ ist keine HTML-Seite (Inhaltstyp {response.content_type or 'unbekannt'})")
+            kind = response.content_type or "unbekannt"
+            raise FetchError(f"URL „{url}“ ist keine HTML-Seite (Inhaltstyp {kind})")
         digest = hashlib.sha256(response.body).hexdigest()
         name = state.get("file") or f"{slugify(_last_segment(url), 50)}.html"
         path = folder / name
@@ -216,8 +218,8 @@ class WebImporter:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
             if not address.is_global:
                 raise FetchError(
-                    f"URL „{url}“ zeigt auf eine private oder lokale Adresse ({address}); solche Adressen werden nicht "
-                    "abgerufen (STADTRETTER_FETCH_ALLOW_PRIVATE)"
+                    f"URL „{url}“ zeigt auf eine private oder lokale Adresse ({address}); solche Adressen werden "
+                    "nicht abgerufen (STADTRETTER_FETCH_ALLOW_PRIVATE)"
                 )
 
 
@@ -284,6 +286,10 @@ def _feed_date(text: str) -> str | None:
         return parsedate_to_datetime(text).date().isoformat()  # RSS: RFC 822
     except (TypeError, ValueError):
         return normalize_date(text)  # Atom: ISO 8601
+
+
+def _count(number: int) -> str:
+    return f"{number:,}".replace(",", ".")  # German thousands separator
 
 
 def _last_segment(url: str) -> str:

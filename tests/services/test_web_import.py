@@ -96,8 +96,10 @@ def test_bad_urls_fail_with_a_german_message_and_store_nothing(
     assert "WLAN" in services.search.search("WLAN Access Point", k=1)[0].metadata["title"]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/", "http://localhost/x", "http://[::1]/", "http://10.1.2.3/",
-                                 "http://169.254.169.254/latest/meta-data", "ftp://example.org/x", "file:///etc/passwd"])
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/", "http://localhost/x", "http://[::1]/", "http://10.1.2.3/",
+    "http://169.254.169.254/latest/meta-data", "ftp://example.org/x", "file:///etc/passwd",
+])
 def test_private_addresses_and_other_schemes_are_refused(tmp_path: Path, url: str) -> None:
     importer = WebImporter(Settings(_env_file=None, data_dir=tmp_path))
     with pytest.raises(FetchError) as refused:

@@ -46,7 +46,7 @@ def test_writers_in_threads_never_overlap(tmp_path: Path) -> None:
 
 def test_a_killed_holder_releases_the_lock(tmp_path: Path) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from services.writer_lock import writer_lock\n"
+        [sys.executable, "-c", "import time; from pathlib import Path; from services.writer_lock import writer_lock\n"
          f"with writer_lock(Path({str(tmp_path)!r}), 0):\n    print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
     )
