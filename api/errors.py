@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from core.embeddings import EmbeddingUnavailable
 from core.store import StoreError
+from services.uploads import ContentError
 
 logger = logging.getLogger("stadtretter.api")
 
@@ -31,7 +32,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return _unavailable(f"{DATABASE_UNAVAILABLE}: {exc}")
 
 
+async def _content_error(request: Request, exc: Exception) -> JSONResponse:
+    # Refused input or a missing document (services/uploads.py ContentError): German, names the file or field.
+    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 422))
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ContentError, _content_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(EmbeddingUnavailable, _store_error)
     app.add_exception_handler(sqlite3.Error, _database_error)

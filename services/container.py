@@ -74,6 +74,7 @@ class Services:
         self._embeddings = embeddings
         self._lexical = lexical
         self._phase_tagger = phase_tagger
+        self._worker: JobWorker | None = None
 
     @property
     def embeddings(self) -> StadtretterEmbeddings:
@@ -173,10 +174,26 @@ class Services:
         return engine
 
     def job_worker(self) -> JobWorker:
-        """The background worker running upload, import and reindex jobs (one per server process)."""
+        """A worker running upload, import and reindex jobs (tests call `run_next` on it directly)."""
         content = self.content
         handlers = {"upload": content.ingest_uploads, "import": content.import_url, "reindex": content.reindex}
         return JobWorker(self.jobs, handlers)
+
+    def start_worker(self) -> None:
+        """Start this process's background worker (the server does, at start)."""
+        if self._worker is None:
+            self._worker = self.job_worker()
+            self._worker.start()
+
+    def stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def wake_worker(self) -> None:
+        """A job was queued: the worker looks now instead of at its next poll."""
+        if self._worker is not None:
+            self._worker.wake()
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ingest.loaders import source_id_for
 from ingest.pipeline import IngestReport
 from ingest.registry import SourceRecord
-from services.jobs import JobFailed
-from services.uploads import ContentError, UploadStore
+from services.jobs import Job, JobFailed
+from services.uploads import ContentError, UploadMetadata, UploadStore
 from services.web_import import FetchError, WebImporter
 from services.writer_lock import WriterBusy, writer_lock
 
@@ -73,6 +73,13 @@ class ContentService:
             if (not types or record.type in types) and (not phases or record.phase in phases)
         ]
 
+    def origin(self, record: SourceRecord) -> str:
+        """upload, import or corpus (ingested from a folder by `stadtretter ingest`)."""
+        path = Path(record.path)
+        if self.uploads.owns(path):
+            return "upload"
+        return "import" if _below(path, self.settings.imports_path) else "corpus"
+
     def delete(self, source_id: str) -> SourceRecord:
         """Remove a document: its chunks, lexical entries, registry row and stored upload or import."""
         registry = self.services.registry
@@ -101,6 +108,52 @@ class ContentService:
             for child in importer_folder.iterdir():
                 child.unlink(missing_ok=True)
             importer_folder.rmdir()
+
+    # --- queueing (in the request: cheap checks, then a job) -------------------------------------------------
+    def queue_upload(self, files: Sequence[tuple[str | None, bytes]], metadata: UploadMetadata,
+                     created_by: str | None = None) -> Job:
+        """Check every file, then store them and queue one job. One refused file refuses the request: nothing
+        is stored, and the message names each refused file."""
+        if not files:
+            raise ContentError("Keine Datei erhalten: bitte mindestens eine Datei im Feld „files“ senden")
+        if len(files) > self.settings.max_upload_files:
+            raise ContentError(f"Feld „files“: höchstens {self.settings.max_upload_files} Dateien auf einmal", 413)
+        metadata = metadata.validated()
+        if metadata.title and len(files) > 1:
+            raise ContentError("Feld „title“: ein Titel gilt nur für eine einzelne Datei")
+        checked, problems = [], []
+        for raw_name, data in files:
+            try:
+                checked.append((self.uploads.check(raw_name, data), data))
+            except ContentError as exc:
+                problems.append(exc)
+        if problems:
+            status = problems[0].status_code if len({p.status_code for p in problems}) == 1 else 422
+            raise ContentError("; ".join(str(p) for p in problems), status)
+        stored = [self.uploads.store(name, data, metadata) for name, data in checked]
+        params = {"files": [{"name": item.name, "path": str(item.path), "size": item.size} for item in stored]}
+        return self._queue("upload", params, created_by)
+
+    def queue_import(self, url: str, created_by: str | None = None) -> Job:
+        url = (url or "").strip()
+        if not url:
+            raise ContentError("Feld „url“: bitte die Adresse einer Seite, Sitemap oder eines Feeds angeben")
+        importer = WebImporter(self.settings)
+        try:
+            importer.check_address(url)
+        except FetchError as exc:
+            raise ContentError(f"Feld „url“: {exc}") from None
+        finally:
+            importer.close()
+        return self._queue("import", {"url": url}, created_by)
+
+    def queue_reindex(self, created_by: str | None = None) -> Job:
+        return self._queue("reindex", {}, created_by)
+
+    def _queue(self, kind: str, params: dict[str, Any], created_by: str | None) -> Job:
+        job = self.services.jobs.create(kind, params, created_by)  # type: ignore[arg-type]
+        self.services.wake_worker()
+        return job
 
     # --- jobs ---------------------------------------------------------------------------------------------
     def ingest_uploads(self, params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:

@@ -43,7 +43,7 @@ jobs_table = Table(
     Column("error", Text),  # German, when the job as a whole failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_by", String(200)),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
     Column("started_at", Float),
     Column("finished_at", Float),
 )

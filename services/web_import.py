@@ -164,7 +164,7 @@ class WebImporter:
         current = url
         seen = {url}
         for _hop in range(self.settings.fetch_max_redirects + 1):
-            self._check_address(current)
+            self.check_address(current)
             try:
                 with self.client.stream("GET", current, headers=headers) as response:
                     if response.status_code in REDIRECTS and response.headers.get("location"):
@@ -202,7 +202,8 @@ class WebImporter:
                 raise too_big
         return bytes(body)
 
-    def _check_address(self, url: str) -> None:
+    def check_address(self, url: str) -> None:
+        """http/https, a host name, and (unless allowed) only public addresses; FetchError otherwise."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"URL „{url}“: nur http- und https-Adressen werden abgerufen")

@@ -115,7 +115,7 @@ def test_a_redirect_to_a_private_address_is_refused(tmp_path: Path) -> None:
         return httpx.Response(302, headers={"Location": "http://127.0.0.1/admin"})
 
     importer = WebImporter(Settings(_env_file=None, data_dir=tmp_path), transport=httpx.MockTransport(handler))
-    importer._check_address = _public_only_for("example.org", importer._check_address)  # noqa: SLF001
+    importer.check_address = _public_only_for("example.org", importer.check_address)
     with pytest.raises(FetchError, match="private oder lokale Adresse"):
         importer.fetch("http://example.org/seite")
 
