@@ -45,7 +45,7 @@ class JobsOut(BaseModel):
 
 
 class ImportRequest(BaseModel):
-    url: str = Field(max_length=2000, description="Seite, Sitemap oder RSS/Atom-Feed (http/https)")
+    url: str = Field("", max_length=2000, description="Seite, Sitemap oder RSS/Atom-Feed (http/https)")
 
 
 class AdminSource(SourceSummary):

@@ -26,6 +26,7 @@ from starlette.types import Scope
 
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
+from core.settings import Settings
 from core.store import StoreError
 from ingest.registry import SourceRecord
 from retriever.answer import format_time
@@ -110,23 +111,24 @@ def widget(request: Request) -> Response:
 # Original files
 
 
-def original_file(record: SourceRecord | None, corpus_dir: Path) -> Path | None:
-    """The registered file of a source, but only when it lies inside the corpus folder (never arbitrary paths)."""
+def original_file(record: SourceRecord | None, settings: Settings) -> Path | None:
+    """The registered file of a source, but only when it lies inside the corpus folder or the uploads (never
+    arbitrary paths)."""
     if record is None or record.status != "ok" or not record.path:
         return None
     try:
-        root = corpus_dir.resolve()
+        roots = [settings.corpus_dir.resolve(), settings.uploads_path.resolve()]
         path = Path(record.path).resolve()
     except (OSError, RuntimeError):
         return None
-    if root not in path.parents or not path.is_file():
+    if not any(root in path.parents for root in roots) or not path.is_file():
         return None
     return path
 
 
 @router.get("/quellen/{source_id}/datei")
 def source_file(source_id: str, services: ServicesDep) -> Response:
-    path = original_file(services.registry.get(source_id), services.settings.corpus_dir)
+    path = original_file(services.registry.get(source_id), services.settings)
     if path is None:
         raise HTTPException(status_code=404, detail="Die Originaldatei dieser Quelle ist nicht verfügbar.")
     suffix = path.suffix.lower()
@@ -258,7 +260,7 @@ def render_source(request: Request, services: Services, record: SourceRecord, ch
     source_type = record.type or (chunks[0].metadata.get("type") if chunks else "") or ""
     timed = bool(chunks) and all(c.metadata.get("start") is not None for c in chunks)
     is_transcript = source_type == "webtalk" or timed
-    file_path = original_file(record, services.settings.corpus_dir)
+    file_path = original_file(record, services.settings)
     is_pdf = bool(file_path and file_path.suffix.lower() == ".pdf")
     context = {
         "title": record.title or record.source_id,
