@@ -164,7 +164,7 @@ class JobWorker:
 
     store: JobStore
     handlers: dict[str, Handler]
-    poll_seconds: float = 0.5
+    poll_seconds: float = 2.0  # a job queued by this process wakes the worker at once
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -191,7 +191,12 @@ class JobWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self.run_next():
+            try:
+                busy = self.run_next()
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable: keep the worker alive
+                logger.exception("Auftragsliste nicht lesbar; neuer Versuch in %s s", self.poll_seconds)
+                busy = False
+            if not busy:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
