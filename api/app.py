@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import API_PREFIX
+from api.auth import SessionSigner, check_production_ready
 from api.errors import install_error_handlers
-from api.routers import ask, feedback, health, phases, search, sources, vocabulary, web
+from api.routers import (
+    admin_documents, admin_keys, ask, auth, feedback, health, phases, search, sources, verwaltung, vocabulary, web,
+)
 from api.security import install_security
 from core import __version__
 from core.embeddings import EmbeddingUnavailable
@@ -27,6 +30,8 @@ jeweils einer Phase der EKT-Methode (Evaluation, Konzeption, Transformation) zug
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     services = services or Services(settings or get_settings())
+    services.database  # noqa: B018 - checks the schema at start: migrates SQLite, refuses an outdated other database
+    check_production_ready(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -45,10 +50,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
-    for module in (ask, search, sources, phases, vocabulary, feedback):
+    app.state.session_signer = SessionSigner(services.settings)
+    for module in (ask, search, sources, phases, vocabulary, feedback, auth, admin_keys, admin_documents):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(web.router)
+    app.include_router(auth.pages)
+    app.include_router(verwaltung.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
     return app

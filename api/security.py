@@ -1,27 +1,33 @@
-"""Browser-facing protection of the API: CORS for the embeddable widget, a same-origin check on writes and a per-client
-rate limit on questions.
+"""Browser-facing protection of the API: CORS for the embeddable widget, a same-origin check on writes and rate
+limits on questions, searches and logins.
 
 - CORS: only origins listed in settings.allowed_origins get CORS headers (Starlette's CORSMiddleware). A page on any
   other site may load the public widget script, but the browser refuses its API calls.
 - Cross-origin writes: a POST whose Origin header is neither allowed nor the app's own origin is answered with 403
   before it reaches a router. This also covers "simple" requests (e.g. form posts) that skip the CORS preflight.
-- Rate limit: an in-memory sliding window per client (IP address + Origin) on `/v1/ask*`; over the limit the answer
-  is 429 with a German message and a Retry-After header. In-memory means per process: with several workers every
-  worker counts on its own (documented; good enough for one Akademie instance).
+- Rate limits (the `limits` library, moving window): `POST /v1/ask*` and `POST /v1/search` per API key
+  (settings.key_rate_limit_per_minute) when a Bearer key is sent, else per client (IP address + Origin,
+  settings.rate_limit_per_minute); the Akademie site's server sends all its visitors' questions with one key from
+  one address, so a key has its own, larger budget. Failed logins are limited per account and per client
+  (api/routers/auth.py). Over a limit the answer is 429 with a German message and a Retry-After header. Storage is
+  settings.rate_limit_storage_uri: `memory://` counts per process (with several workers each counts on its own),
+  a shared storage such as Redis counts for all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import threading
 import time
-from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,8 +39,7 @@ FORBIDDEN_ORIGIN_MESSAGE = (
     "Anfragen von dieser Website sind für den Wissens-Chat nicht freigegeben. "
     "Bitte wenden Sie sich an die Stadtretter-Akademie, wenn der Chat hier eingebunden werden soll."
 )
-RATE_LIMITED_PREFIX = f"{API_PREFIX}/ask"
-WINDOW_SECONDS = 60.0
+RATE_LIMITED_PATHS = (f"{API_PREFIX}/ask", f"{API_PREFIX}/search")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -60,48 +65,63 @@ def origin_allowed(origin: str, allowed: list[str]) -> bool:
     return "*" in allowed or origin.rstrip("/") in allowed
 
 
-class SlidingWindowLimiter:
-    """At most `limit` hits per key within the last `window` seconds."""
+class RateLimits:
+    """All rate limits of one app, on one `limits` storage."""
 
-    def __init__(self, limit: int, window: float = WINDOW_SECONDS, clock=time.monotonic) -> None:  # noqa: ANN001
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._calls = 0
+    def __init__(self, settings: Settings) -> None:
+        self.storage = storage_from_string(settings.rate_limit_storage_uri)
+        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.per_client = RateLimitItemPerMinute(settings.rate_limit_per_minute)
+        self.per_key = RateLimitItemPerMinute(settings.key_rate_limit_per_minute)
+        window = settings.login_window_minutes
+        self.login_per_account = RateLimitItemPerMinute(settings.login_attempts_per_account, window)
+        self.login_per_client = RateLimitItemPerMinute(settings.login_attempts_per_client, window)
 
-    def hit(self, key: str) -> float | None:
+    def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
         """Count a hit; None when allowed, else the seconds until the next hit would be allowed."""
-        now = self.clock()
-        with self._lock:
-            self._calls += 1
-            if self._calls % 1000 == 0:
-                self._forget_idle(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(hits[0] + self.window - now, 0.0)
-            hits.append(now)
+        if self.limiter.hit(item, *identifiers):
             return None
+        return self.retry_after(item, *identifiers)
+
+    def blocked(self, item: RateLimitItem, *identifiers: str) -> float | None:
+        """Without counting: None when a hit would be allowed, else the seconds to wait."""
+        return None if self.limiter.test(item, *identifiers) else self.retry_after(item, *identifiers)
+
+    def retry_after(self, item: RateLimitItem, *identifiers: str) -> float:
+        return max(self.limiter.get_window_stats(item, *identifiers).reset_time - time.time(), 0.0)
+
+    def clear(self, item: RateLimitItem, *identifiers: str) -> None:
+        self.limiter.clear(item, *identifiers)
 
     def reset(self) -> None:
-        with self._lock:
-            self._hits.clear()
+        self.storage.reset()
 
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]:
-            del self._hits[key]
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "?"
+
+
+def _bearer_identity(headers: Headers) -> str | None:
+    """A stable, non-secret name for the key in an Authorization header (its hash); unknown keys are refused later
+    with 401 anyway."""
+    scheme, _, credential = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
+    return hashlib.sha256(credential.strip().encode("utf-8")).hexdigest()[:32]
 
 
 class SecurityMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware), so streamed answers pass through untouched."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: list[str], limiter: SlidingWindowLimiter) -> None:
+    def __init__(self, app: ASGIApp, allowed_origins: list[str], limits: RateLimits) -> None:
         self.app = app
         self.allowed = [origin.rstrip("/") for origin in allowed_origins]
-        self.limiter = limiter
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,13 +133,16 @@ class SecurityMiddleware:
         if method in WRITE_METHODS and origin and not origin_allowed(origin, self.allowed) and not same_origin(scope):
             await _json(send, 403, {"detail": FORBIDDEN_ORIGIN_MESSAGE})
             return
-        if method == "POST" and scope["path"].startswith(RATE_LIMITED_PREFIX):
-            client = scope.get("client")
-            key = f"{client[0] if client else '?'}|{origin or '-'}"
-            retry_after = self.limiter.hit(key)
+        if method == "POST" and scope["path"].startswith(RATE_LIMITED_PATHS):
+            key = _bearer_identity(headers)
+            if key:
+                retry_after = self.limits.hit(self.limits.per_key, "key", key)
+            else:
+                retry_after = self.limits.hit(self.limits.per_client, "client", client_address(scope), origin or "-")
             if retry_after is not None:
-                seconds = max(1, math.ceil(retry_after))
-                await _json(send, 429, {"detail": RATE_LIMIT_MESSAGE}, [(b"retry-after", str(seconds).encode())])
+                header = retry_after_header(retry_after)
+                extra = [(name.lower().encode(), value.encode()) for name, value in header.items()]
+                await _json(send, 429, {"detail": RATE_LIMIT_MESSAGE}, extra)
                 return
         await self.app(scope, receive, send)
 
@@ -135,14 +158,14 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     """Order matters: middleware added last runs first. CORS is outermost, so 403/429 answers to an allowed widget
     origin still carry CORS headers and the widget can show the German message."""
     origins = [origin.rstrip("/") for origin in settings.allowed_origins]
-    limiter = SlidingWindowLimiter(settings.rate_limit_per_minute)
-    app.state.rate_limiter = limiter
-    app.add_middleware(SecurityMiddleware, allowed_origins=origins, limiter=limiter)
+    limits = RateLimits(settings)
+    app.state.rate_limiter = limits
+    app.add_middleware(SecurityMiddleware, allowed_origins=origins, limits=limits)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Accept", "Last-Event-ID"],
+        allow_headers=["Content-Type", "Accept", "Last-Event-ID", "Authorization"],
         expose_headers=["Retry-After"],
         allow_credentials=False,
         max_age=600,

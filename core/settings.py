@@ -124,6 +124,40 @@ class Settings(BaseSettings):
     def app_db_path(self) -> Path:
         return self.data_dir / "app.sqlite"
 
+    # --- Accounts, keys, sessions, rate limits (issue 15: api/auth.py, services/accounts.py, services/api_keys.py)
+    # State database (SQLAlchemy URL). Unset = SQLite under data_dir; a PostgreSQL URL uses the same code path.
+    database_url: str | None = None
+    # Without public access, asking/searching/reading sources needs an API key with scope ask/search (or a login).
+    public_access: bool = True
+    # Signs the session cookie; required in production (unset in development = a random secret per process).
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # `limits` storage for all rate limits: memory:// (per process) or e.g. redis://host:6379 (shared).
+    rate_limit_storage_uri: str = "memory://"
+    key_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # Failed logins allowed per account and per client within login_window_minutes.
+    login_attempts_per_account: int = Field(default=5, ge=1)
+    login_attempts_per_client: int = Field(default=20, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    # Argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory profile); tests lower it for speed.
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
+    password_hash_iterations: int = Field(default=3, ge=1)
+
+    @property
+    def state_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'state.sqlite3').resolve()}"
+
+    @model_validator(mode="after")
+    def _require_session_secret_in_production(self) -> "Settings":
+        secret = self.session_secret.get_secret_value() if self.session_secret else ""
+        if self.environment == "production" and len(secret) < 32:
+            raise ValueError(
+                "STADTRETTER_SESSION_SECRET fehlt oder ist kürzer als 32 Zeichen: in Produktion bitte ein langes "
+                "zufälliges Geheimnis setzen "
+                "(z. B. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
     # --- Content management (issue 15): uploads, jobs, web import -------------------------------------------
     max_upload_mb: float = Field(default=20.0, gt=0, description="per uploaded file")
     max_upload_files: int = Field(default=50, ge=1, description="files per upload request")

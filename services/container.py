@@ -7,12 +7,14 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy.engine import Engine
+from argon2 import PasswordHasher
 
+from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.settings import Settings
 from core.store import ChunkStore, make_client
@@ -24,6 +26,8 @@ from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
 from retriever.search import SearchService
+from services.accounts import AccountService
+from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
 from services.content import ContentService
 from services.feedback import FeedbackStore
@@ -154,24 +158,32 @@ class Services:
         return FeedbackStore(self.settings.app_db_path)
 
     @cached_property
+    def database(self) -> Database:
+        """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        database = Database(self.settings.state_database_url)
+        database.ensure_current(apply=database.is_sqlite)
+        return database
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        hasher = PasswordHasher(
+            time_cost=self.settings.password_hash_iterations, memory_cost=self.settings.password_hash_memory_kib
+        )
+        return AccountService(self.database, timedelta(hours=self.settings.session_hours), hasher)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.database)
+
+    @cached_property
     def content(self) -> ContentService:
         """Uploads, deletion, web import and reindex under the writer lock (admin API, Verwaltung, CLI)."""
         return ContentService(self)
 
     @cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.state_engine)
-
-    @cached_property
-    def state_engine(self) -> Engine:
-        from sqlalchemy import create_engine
-
-        from services.jobs import metadata as jobs_metadata
-
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{self.settings.data_dir / 'state.sqlite3'}")
-        jobs_metadata.create_all(engine)
-        return engine
+        return JobStore(self.database.engine)
 
     def job_worker(self) -> JobWorker:
         """A worker running upload, import and reindex jobs (tests call `run_next` on it directly)."""

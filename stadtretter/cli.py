@@ -231,15 +231,29 @@ def serve(
 
     from api.app import create_app
 
-    settings: Settings = get_settings()
+    from pydantic import ValidationError
+
+    from api.auth import StartRefused
+    from core.database import DatabaseOutdated
+
+    try:
+        settings: Settings = get_settings()
+        application = create_app(settings)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())
+        _fail(f"Der Server startet nicht: {reasons}", 2)
+    except (StartRefused, DatabaseOutdated) as exc:
+        _fail(f"Der Server startet nicht: {exc}", 2)
     console.print(f"Stadtretter Wissens-Chat läuft auf http://{host or settings.host}:{port or settings.port}")
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
+from stadtretter import access_cli  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
 from stadtretter.import_cli import import_command  # noqa: E402
 
 app.command("eval")(eval_command)
+access_cli.register(app)  # db upgrade, users, keys
 app.command("import")(import_command)
 
 

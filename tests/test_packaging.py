@@ -90,6 +90,9 @@ def test_help_ingest_and_serve_from_another_directory(installed: Path, tmp_path:
     assert "Quellen einlesen" in run(stadtretter, "--help", cwd=work, env=env)
     report = run(stadtretter, "ingest", folder, "--json", cwd=work, env=env, timeout=180)
     assert '"added": 1' in report and '"failed": []' in report
+    # Alembic migrations are package data (core/migrations); accounts work from the wheel.
+    assert "leer → 0002_jobs" in run(stadtretter, "db", "upgrade", cwd=work, env=env)
+    key = run(stadtretter, "keys", "create", "--name", "wheel", "--scope", "trainer", cwd=work, env=env).strip()
 
     port = free_port()
     server = subprocess.Popen(
@@ -108,6 +111,9 @@ def test_help_ingest_and_serve_from_another_directory(installed: Path, tmp_path:
             assert [p["label"] for p in phases] == ["Evaluation", "Konzeption", "Transformation", "Phasenübergreifend"]
             answer = client.post("/v1/ask", json={"question": "Wer finanziert das kommunale WLAN?"}).json()
             assert answer["citations"] and answer["citations"][0]["title"] == "Kommunales WLAN"
+            assert client.get("/v1/feedback").status_code == 401
+            assert client.get("/v1/feedback", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+            assert "Anmelden" in client.get("/anmelden").text
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]

@@ -6,9 +6,10 @@ import json
 import logging
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse
 
+from api.auth import require_scope
 from api.deps import ServicesDep
 from api.schemas import AskRequest, AskResponse, CitationOut
 from core.embeddings import EmbeddingUnavailable
@@ -18,7 +19,7 @@ from services.container import Services
 
 logger = logging.getLogger("stadtretter.api")
 
-router = APIRouter(tags=["Fragen"])
+router = APIRouter(tags=["Fragen"], dependencies=[Depends(require_scope("ask"))])
 
 SSE_DESCRIPTION = """
 Beantwortet eine Frage aus den Stadtretter-Quellen, mit Quellenangaben [n]. Ist ein Sprachmodell eingerichtet,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query
 
+from api.auth import AskDep, TrainerDep
 from api.deps import ServicesDep
-from api.security import same_origin
 from api.web_schemas import FeedbackItem, FeedbackList, FeedbackRequest, FeedbackSaved
 from services.feedback import Feedback
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["Feedback"])
 
 
 @router.post("/feedback", response_model=FeedbackSaved, status_code=201, summary="Feedback zu einer Antwort speichern")
-def post_feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackSaved:
+def post_feedback(body: FeedbackRequest, services: ServicesDep, principal: AskDep) -> FeedbackSaved:
     saved = services.feedback.add(
         Feedback(
             question=body.question, answer=body.answer, rating=body.rating, comment=body.comment,
@@ -29,13 +29,10 @@ def post_feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackSaved
 
 @router.get("/feedback", response_model=FeedbackList, summary="Feedback für Trainer*innen (neueste zuerst)")
 def list_feedback(
-    request: Request,
+    principal: TrainerDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Höchstzahl der Einträge")] = 100,
     rating: Annotated[str | None, Query(pattern="^(up|down)$", description="nur 'up' oder nur 'down'")] = None,
 ) -> FeedbackList:
-    # Trainers read feedback on the server itself; embedding sites (widget origins) may send it but never read it.
-    if request.headers.get("origin") and not same_origin(request.scope):
-        raise HTTPException(status_code=403, detail="Die Feedback-Liste kann nur direkt beim Wissens-Chat abgerufen werden.")
     entries, total = services.feedback.list(limit, rating)
     return FeedbackList(feedback=[FeedbackItem(**asdict(entry)) for entry in entries], total=total)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from api.auth import require_scope
 from api.deps import ServicesDep
 
-router = APIRouter(tags=["Phasen"])
+router = APIRouter(tags=["Phasen"], dependencies=[Depends(require_scope("search"))])
 
 
 class PhaseInfo(BaseModel):

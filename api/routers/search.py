@@ -1,10 +1,11 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import require_scope
 from api.deps import ServicesDep
 from api.schemas import SearchRequest, SearchResponse, SearchResult
 from services.presenters import source_info
 
-router = APIRouter(tags=["Suche"])
+router = APIRouter(tags=["Suche"], dependencies=[Depends(require_scope("search"))])
 
 
 @router.post("/search", response_model=SearchResponse, summary="Abschnitte suchen")

@@ -1,9 +1,10 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import require_scope
 from api.deps import ServicesDep
 from api.schemas import SourcesResponse, SourceSummary
 
-router = APIRouter(tags=["Quellen"])
+router = APIRouter(tags=["Quellen"], dependencies=[Depends(require_scope("search"))])
 
 
 @router.get("/sources", response_model=SourcesResponse, summary="Alle eingelesenen Dokumente")

@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from api.auth import PrincipalDep, SearchDep
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
 from core.settings import Settings
@@ -97,9 +98,10 @@ def page_csp(allowed_origins: list[str]) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, settings: SettingsDep) -> Response:
+def index(request: Request, settings: SettingsDep, principal: PrincipalDep) -> Response:
     headers = {**NO_CACHE, "Content-Security-Policy": page_csp(list(settings.allowed_origins))}
-    return templates.TemplateResponse(request, "index.html", headers=headers)
+    # Logged in (e.g. a trainer in a closed course group): the chat sends the session's CSRF token with its POSTs.
+    return templates.TemplateResponse(request, "index.html", {"csrf_token": principal.csrf_token}, headers=headers)
 
 
 @router.get("/widget.js")
@@ -127,7 +129,7 @@ def original_file(record: SourceRecord | None, settings: Settings) -> Path | Non
 
 
 @router.get("/quellen/{source_id}/datei")
-def source_file(source_id: str, services: ServicesDep) -> Response:
+def source_file(source_id: str, services: ServicesDep, principal: SearchDep) -> Response:
     path = original_file(services.registry.get(source_id), services.settings)
     if path is None:
         raise HTTPException(status_code=404, detail="Die Originaldatei dieser Quelle ist nicht verfügbar.")
@@ -280,6 +282,7 @@ def source_view(
     request: Request,
     source_id: str,
     services: ServicesDep,
+    principal: SearchDep,
     chunk: Annotated[str | None, Query(max_length=200)] = None,
     t: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:

@@ -51,6 +51,9 @@ export class ChatApi {
   async post(path, body, { signal, accept } = {}) {
     const headers = { "Content-Type": "application/json" };
     if (accept) headers.Accept = accept;
+    // On the chat's own page with a login (closed course group): the session's CSRF token (api/auth.py).
+    const csrf = this.base ? null : document.querySelector('meta[name="csrf-token"]');
+    if (csrf) headers["X-CSRF-Token"] = csrf.content;
     let response;
     try {
       response = await fetch(`${this.base}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal });

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security import RATE_LIMIT_MESSAGE, SlidingWindowLimiter
+from api.security import RATE_LIMIT_MESSAGE, RateLimits
 from core import vocabulary
 from ingest.registry import SourceRecord
+from tests.auth_support import key_headers
 
 ALLOWED = "https://akademie.example"
 
@@ -30,16 +31,17 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_sliding_window() -> None:
-    now = [0.0]
-    limiter = SlidingWindowLimiter(2, window=60, clock=lambda: now[0])
-    assert limiter.hit("a") is None and limiter.hit("a") is None
-    assert limiter.hit("a") == pytest.approx(60)
-    assert limiter.hit("b") is None  # other client, own window
-    now[0] = 30.0
-    assert limiter.hit("a") == pytest.approx(30)
-    now[0] = 60.5  # the first two hits left the window
-    assert limiter.hit("a") is None
+def test_rate_limits_count_per_identity_and_say_when_to_retry(tmp_path) -> None:  # noqa: ANN001
+    from core.settings import Settings
+
+    limits = RateLimits(Settings(_env_file=None, data_dir=tmp_path, rate_limit_per_minute=2))
+    assert limits.hit(limits.per_client, "a") is None and limits.hit(limits.per_client, "a") is None
+    assert 55 < limits.hit(limits.per_client, "a") <= 60
+    assert limits.hit(limits.per_client, "b") is None  # other client, own window
+    assert limits.blocked(limits.per_client, "b") is None and limits.hit(limits.per_client, "b") is None
+    assert limits.blocked(limits.per_client, "b") is not None
+    limits.reset()
+    assert limits.hit(limits.per_client, "a") is None
 
 
 def test_pages_and_assets(client: TestClient) -> None:
@@ -82,14 +84,17 @@ def test_feedback_validation_and_listing(client: TestClient) -> None:
         "citations": [{"n": 1, "source_id": "x", "title": "T", "unknown": "dropped"}], "conversation_id": "c1",
     })  # fmt: skip
     assert saved.status_code == 201 and saved.json()["message"] == "Danke für Ihr Feedback!"
-    listing = client.get("/v1/feedback", params={"limit": 1}).json()
+    trainer = key_headers(client, "trainer")
+    listing = client.get("/v1/feedback", params={"limit": 1}, headers=trainer).json()
     assert listing["feedback"][0]["comment"] is None
     assert listing["feedback"][0]["citations"] == [{"n": 1, "source_id": "x", "title": "T", "type": None,
         "locator": None, "chunk_id": None, "url": None, "snippet": None}]  # fmt: skip
     assert len(listing["feedback"]) == 1 and listing["total"] >= 2
-    assert client.get("/v1/feedback", params={"rating": "up"}).json()["feedback"][0]["rating"] == "up"
-    # Embedding sites may send feedback but not read it.
-    assert client.get("/v1/feedback", headers={"Origin": ALLOWED}).status_code == 403
+    up = client.get("/v1/feedback", params={"rating": "up"}, headers=trainer).json()
+    assert up["feedback"][0]["rating"] == "up"
+    # Participants and embedding sites may send feedback but not read it: reading needs the trainer role.
+    assert client.get("/v1/feedback", headers={"Origin": ALLOWED}).status_code == 401
+    assert client.get("/v1/feedback", headers=key_headers(client, "ask")).status_code == 403
 
 
 def test_rate_limit(client: TestClient) -> None:
@@ -108,8 +113,15 @@ def test_rate_limit(client: TestClient) -> None:
     limited = client.post("/v1/ask", json={"question": "x"}, headers={"Origin": ALLOWED})
     assert limited.status_code == 429 and limited.headers["access-control-allow-origin"] == ALLOWED
     assert "retry-after" in limited.headers["access-control-expose-headers"].lower()
-    # Other endpoints are not limited.
+    # A Bearer key has its own, larger budget (the Akademie site asks for all its visitors from one address).
+    keyed = client.post("/v1/ask", json={"question": "x"}, headers=key_headers(client, "ask"))
+    assert keyed.status_code == 200
+    # Search is limited like questions; reading endpoints are not limited.
+    client.app.state.rate_limiter.reset()
+    searches = [client.post("/v1/search", json={"query": "WLAN"}).status_code for _ in range(3)]
+    assert searches == [200, 200, 429]
     assert client.get("/v1/sources").status_code == 200
+    client.app.state.rate_limiter.reset()
 
 
 def test_unknown_source(client: TestClient) -> None:

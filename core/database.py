@@ -1,0 +1,101 @@
+"""The state database (accounts, API keys, sessions and whatever later issues add): SQLAlchemy 2 with Alembic
+migrations shipped as package data (core/migrations), so `stadtretter db upgrade` works from an installed wheel.
+
+One URL decides the backend (`Settings.state_database_url`): SQLite under the data directory by default, a
+PostgreSQL URL works through the same code path. The chat's older SQLite files (registry, conversations, feedback)
+are not part of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table in the state database; schema changes go through a migration."""
+
+
+class DatabaseOutdated(RuntimeError):
+    """The schema does not match the code (behind: `stadtretter db upgrade`; unknown: newer); message in German."""
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """Engine, session factory and migrations for one URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"timeout": 30} if self.is_sqlite else {}
+        self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite, connect_args=connect_args)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _enable_sqlite_foreign_keys)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: commits when the block ends, rolls back on an exception."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("core") / "migrations"))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def _known_revisions(self) -> set[str]:
+        return {script.revision for script in ScriptDirectory.from_config(self._alembic_config()).walk_revisions()}
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Apply all pending migrations; returns (revision before, revision after)."""
+        before = self.current_revision()
+        command.upgrade(self._alembic_config(), "head")
+        return before, self.current_revision()
+
+    def ensure_current(self, *, apply: bool) -> None:
+        """At start: apply pending migrations (`apply`), or refuse to run on an outdated schema."""
+        current, head = self.current_revision(), self.head_revision()
+        if current == head:
+            return
+        if current is not None and current not in self._known_revisions():
+            raise DatabaseOutdated(
+                f"Die Zustandsdatenbank hat die Version {current}, die dieses Programm nicht kennt "
+                f"(es kennt bis {head}). Wurde eine ältere Version des Wissens-Chats installiert?"
+            )
+        if apply:
+            self.upgrade()
+            return
+        raise DatabaseOutdated(
+            f"Die Zustandsdatenbank ist nicht auf dem aktuellen Stand (Version {current or 'leer'}, benötigt {head}). "
+            "Bitte zuerst `stadtretter db upgrade` ausführen."
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
