@@ -188,7 +188,7 @@ def test_bad_uploads_are_refused_in_the_request(admin: Admin, files: list, statu
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("kaputt.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\n%%EOF Müll", "kaputt.pdf: PDF ist beschädigt"),
+        ("kaputt.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\n%%EOF garbage", "kaputt.pdf: PDF ist beschädigt"),
         ("geheim.pdf", None, "geheim.pdf: PDF ist verschlüsselt"),
     ],
 )

@@ -45,7 +45,7 @@ def _pdf() -> bytes:
 def _login(page: Page, url: str, name: str) -> None:
     page.goto(url + "/verwaltung")
     expect(page).to_have_url(lambda current: "/anmelden" in current)  # type: ignore[arg-type]
-    page.get_by_label("Name").fill(name)
+    page.get_by_label("Benutzername").fill(name)
     page.get_by_label("Passwort").fill(PASSWORD)
     page.get_by_role("button", name="Anmelden").click()
     expect(page.get_by_role("heading", name="Verwaltung", level=1)).to_be_visible()
