@@ -280,3 +280,20 @@ def test_questions_are_answered_while_another_writer_holds_the_lock(admin: Admin
     job = admin.wait(response.json()["id"])
     assert job["status"] == "done" and job["result"]["added"] == 1
     assert admin.http.delete(f"/v1/admin/documents/{job['result']['files'][0]['source_id']}").status_code == 200
+
+
+def test_a_browser_session_needs_the_csrf_token_and_the_admin_role(tmp_path: Path) -> None:
+    from tests.auth_support import auth_client, login
+
+    with auth_client(tmp_path) as client:
+        login(client, "trainer")
+        trainer = client.post("/v1/admin/documents", files={"files": ("a.md", b"# A\n\nText")})
+        assert trainer.status_code == 403
+        token = login(client, "admin")
+        forged = client.post("/v1/admin/documents", files={"files": ("a.md", b"# A\n\nText")})
+        assert forged.status_code == 403 and "X-CSRF-Token" in forged.json()["detail"]
+        accepted = client.post("/v1/admin/documents", files={"files": ("a.md", b"# A\n\nText")},
+                               headers={"X-CSRF-Token": token})
+        assert accepted.status_code == 202
+        page = client.get("/verwaltung")
+        assert page.status_code == 200 and f'<meta name="csrf-token" content="{token}">' in page.text
