@@ -118,3 +118,29 @@ def test_verwaltung_sends_visitors_to_the_login(live, page: Page) -> None:  # no
     assert response.status == 303 and response.headers["location"].startswith("/anmelden")
     refused = page.request.post(live.url + "/v1/admin/documents", multipart={"type": "article"})
     assert refused.status == 401
+
+
+def test_keys_and_import_errors_in_the_browser(live, page: Page) -> None:  # noqa: ANN001
+    live.services.accounts.add("schluesselwart", "admin", PASSWORD)
+    _login(page, live.url, "schluesselwart")
+
+    page.get_by_label("Name", exact=True).fill("Akademie-Website")
+    page.get_by_role("button", name="Schlüssel erzeugen").click()
+    expect(page.locator('[data-role="new-key"]')).to_be_visible()
+    key = page.locator('[data-role="new-key-value"]').inner_text()
+    assert key.startswith("sr_")
+    row = page.locator('[data-role="keys"] tr', has_text="Akademie-Website")
+    expect(row).to_contain_text("ask, search")
+    allowed = page.request.post(f"{live.url}/v1/search", data={"query": "WLAN"},
+                                headers={"Authorization": f"Bearer {key}"})
+    assert allowed.ok
+    row.get_by_role("button", name="Schlüssel „Akademie-Website“ widerrufen").click()
+    expect(page.locator('[data-role="keys-status"]')).to_contain_text("widerrufen")
+    refused = page.request.post(f"{live.url}/v1/search", data={"query": "WLAN"},
+                                headers={"Authorization": f"Bearer {key}"})
+    assert refused.status == 401
+
+    # The live server refuses private addresses (as in production): the page shows the German reason.
+    page.get_by_label("Adresse einer Seite, Sitemap oder eines RSS/Atom-Feeds").fill("http://127.0.0.1:9/feed.xml")
+    page.get_by_role("button", name="Importieren").click()
+    expect(page.locator('[data-role="import-status"]')).to_contain_text("private oder lokale Adresse")
