@@ -5,6 +5,7 @@ or nobody (anonymous), and Annotated dependencies that routers declare:
     def route(principal: TrainerDep, ...)    # trainer or admin
     def route(principal: AskDep, ...)        # public, or a key with scope ask when STADTRETTER_PUBLIC_ACCESS=false
     def page(principal: AdminPageDep, ...)   # like AdminDep, but a browser without login is sent to /anmelden
+    (TrainerPageDep, SearchDep and SearchPageDep alike; GET /v1/me tells pages who is logged in)
 
 401 means "who are you?" (no or unknown credentials), 403 "not allowed" (wrong role or scope, or a missing CSRF
 token); both with German messages.
@@ -30,6 +31,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from api.deps import ServicesDep
 from core.settings import Settings
 from services.accounts import ROLE_LABELS
+from services.container import Services
 
 SESSION_COOKIE = "stadtretter_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -115,7 +117,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _resolve(request: Request, services) -> Principal:  # noqa: ANN001 - services.container.Services
+def _resolve(request: Request, services: Services) -> Principal:
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, credential = authorization.partition(" ")
@@ -172,13 +174,17 @@ def require_role(role: str) -> Callable[..., Principal]:
     return dependency
 
 
+def _to_login(request: Request) -> HTTPException:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return HTTPException(status_code=303, headers={"Location": f"{LOGIN_PATH}?next={quote(target)}"})
+
+
 def require_page_role(role: str) -> Callable[..., Principal]:
     """Like require_role for HTML pages: without login the browser is sent to /anmelden (and back afterwards)."""
 
     def dependency(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.authenticated:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise HTTPException(status_code=303, headers={"Location": f"{LOGIN_PATH}?next={quote(target)}"})
+            raise _to_login(request)
         if not principal.may(role):
             raise HTTPException(status_code=403, detail=f"Dafür fehlt die Berechtigung: nur für {ROLE_LABELS[role]}.")
         return principal
@@ -186,9 +192,9 @@ def require_page_role(role: str) -> Callable[..., Principal]:
     return dependency
 
 
-def require_scope(scope: str) -> Callable[..., Principal]:
+def require_scope(scope: str, *, page: bool = False) -> Callable[..., Principal]:
     """Dependency for the public routes: anyone while STADTRETTER_PUBLIC_ACCESS is true, else a key with `scope`
-    (or a logged-in account)."""
+    (or a logged-in account). For a `page`, a browser without login is sent to /anmelden instead of a 401."""
     if scope not in PUBLIC_SCOPES:
         raise ValueError(f"unknown public scope {scope!r}")
 
@@ -196,7 +202,7 @@ def require_scope(scope: str) -> Callable[..., Principal]:
         if services.settings.public_access:
             return principal
         if not principal.authenticated:
-            raise _unauthorized(UNAUTHENTICATED)
+            raise _to_login(request) if page else _unauthorized(UNAUTHENTICATED)
         if not principal.may(scope):
             raise HTTPException(
                 status_code=403, detail=f"Dieser API-Schlüssel darf das nicht (benötigtes Recht: {scope}, "
@@ -214,6 +220,7 @@ AdminPageDep = Annotated[Principal, Depends(require_page_role("admin"))]
 TrainerPageDep = Annotated[Principal, Depends(require_page_role("trainer"))]
 AskDep = Annotated[Principal, Depends(require_scope("ask"))]
 SearchDep = Annotated[Principal, Depends(require_scope("search"))]
+SearchPageDep = Annotated[Principal, Depends(require_scope("search", page=True))]
 
 
 class StartRefused(RuntimeError):
@@ -226,7 +233,7 @@ NO_ADMIN_IN_PRODUCTION = (
 )
 
 
-def check_production_ready(services) -> None:  # noqa: ANN001 - services.container.Services
+def check_production_ready(services: Services) -> None:
     """Beyond the settings validator (session secret, no '*' origin): production needs an admin account."""
     if services.settings.environment == "production" and services.accounts.count_admins() == 0:
         raise StartRefused(NO_ADMIN_IN_PRODUCTION)

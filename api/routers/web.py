@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from api.auth import PrincipalDep, SearchDep
+from api.auth import PrincipalDep, SearchPageDep
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
 from core.settings import Settings
@@ -129,7 +129,7 @@ def original_file(record: SourceRecord | None, settings: Settings) -> Path | Non
 
 
 @router.get("/quellen/{source_id}/datei")
-def source_file(source_id: str, services: ServicesDep, principal: SearchDep) -> Response:
+def source_file(source_id: str, services: ServicesDep, principal: SearchPageDep) -> Response:
     path = original_file(services.registry.get(source_id), services.settings)
     if path is None:
         raise HTTPException(status_code=404, detail="Die Originaldatei dieser Quelle ist nicht verfügbar.")
@@ -282,7 +282,7 @@ def source_view(
     request: Request,
     source_id: str,
     services: ServicesDep,
-    principal: SearchDep,
+    principal: SearchPageDep,
     chunk: Annotated[str | None, Query(max_length=200)] = None,
     t: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
