@@ -18,7 +18,6 @@ from tests.helpers import HashEmbeddings
 from tests.server_process import ServerProcess
 from tests.services.site import Site
 
-pytestmark = pytest.mark.server
 
 ARTICLE_NEW = """---
 title: Leerstandsbörse in Auenstadt
