@@ -180,7 +180,7 @@ class ContentService:
             raise JobFailed(str(exc)) from None
         finally:
             importer.close()
-        files = [NamedFile(page.url, page.path) for page in plan.pages if page.path is not None]
+        files = [NamedFile(page.url, page.path) for page in plan.pages]
         with self.lock():
             result = self._ingest(files, _JobProgress(progress, offset=len(files), total=2 * len(files)))
         for page_url, reason in plan.failed:

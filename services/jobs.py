@@ -25,7 +25,6 @@ from services.writer_lock import WriterBusy
 logger = logging.getLogger("stadtretter.jobs")
 
 JobKind = Literal["upload", "import", "reindex"]
-JobStatus = Literal["queued", "running", "done", "failed"]
 MAX_ATTEMPTS = 2  # a job interrupted by a dead process runs once more
 INTERRUPTED = "Der Auftrag wurde unterbrochen (Server beendet) und auch beim zweiten Versuch nicht abgeschlossen"
 
@@ -64,10 +63,6 @@ class Job:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("done", "failed")
 
 
 def _job(row: Any) -> Job:

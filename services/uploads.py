@@ -23,7 +23,6 @@ from ingest.loaders.common import decode_text, normalize_date
 from ingest.models import LoaderError
 
 PDF_MAGIC = b"%PDF-"
-TEXT_SUFFIXES = frozenset(SUPPORTED_SUFFIXES - {".pdf"})
 MAX_NAME_CHARS = 120
 _UNSAFE_CHARS = re.compile(r"[^\w .()+,-]", re.UNICODE)
 

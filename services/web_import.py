@@ -42,8 +42,7 @@ class FetchError(ContentError):
 @dataclass
 class ImportedPage:
     url: str
-    path: Path | None  # the stored HTML file (None when the server answered 304 and nothing was re-read)
-    changed: bool
+    path: Path  # the stored HTML file (kept as it was when the server answered 304 or the content is unchanged)
 
 
 @dataclass
@@ -133,7 +132,7 @@ class WebImporter:
         folder = self.folder_for(url)
         state = self._state(url)
         if response.status == 304 and state.get("file"):
-            return ImportedPage(url, folder / state["file"], changed=False)
+            return ImportedPage(url, folder / state["file"])
         if _sniff(response) != "html":
             kind = response.content_type or "unbekannt"
             raise FetchError(f"URL „{url}“ ist keine HTML-Seite (Inhaltstyp {kind})")
@@ -150,7 +149,7 @@ class WebImporter:
         new_state = {"url": url, "file": name, "sha256": digest, "etag": response.etag or "",
                      "last_modified": response.last_modified or ""}
         _write_atomically(folder / STATE_FILE, json.dumps(new_state).encode("utf-8"))
-        return ImportedPage(url, path, changed)
+        return ImportedPage(url, path)
 
     # --- fetching ------------------------------------------------------------------------------------------
     def _get(self, url: str, conditional: bool) -> _Response:
