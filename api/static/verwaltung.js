@@ -203,10 +203,12 @@ function pollSoon(job) {
 // ------------------------------------------------------------------------------------------------------------
 // Sources
 
-async function confirmDelete(title) {
+async function confirmDelete(title, origin) {
   const dialog = $("confirm");
+  const corpusNote = origin === "corpus"
+    ? " Die Datei im Korpus-Ordner des Servers bleibt; ein erneutes „stadtretter ingest“ liest sie wieder ein." : "";
   $("confirm-text").textContent =
-    `„${title}“ wird aus dem Wissens-Chat entfernt: Antworten zitieren es danach nicht mehr.`;
+    `„${title}“ wird aus dem Wissens-Chat entfernt: Antworten zitieren es danach nicht mehr.${corpusNote}`;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {
@@ -227,7 +229,7 @@ function sourceRow(source) {
     el("td", {}, el("button", {
       type: "button", class: "sr-btn sr-btn-secondary sr-btn-small", "aria-label": `„${title}“ löschen`,
       onclick: async () => {
-        if (!(await confirmDelete(title))) return;
+        if (!(await confirmDelete(title, source.origin))) return;
         try {
           await request("DELETE", `/v1/admin/documents/${encodeURIComponent(source.source_id)}`);
           say("sources-status", `„${title}“ wurde gelöscht.`);
