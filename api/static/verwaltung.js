@@ -206,7 +206,8 @@ function pollSoon(job) {
 async function confirmDelete(title, origin) {
   const dialog = $("confirm");
   const corpusNote = origin === "corpus"
-    ? " Die Datei im Korpus-Ordner des Servers bleibt; ein erneutes „stadtretter ingest“ liest sie wieder ein." : "";
+    ? " Die Datei im Korpus-Ordner des Servers bleibt; ein erneutes „stadtretter ingest“ liest sie wieder ein."
+    : "";
   $("confirm-text").textContent =
     `„${title}“ wird aus dem Wissens-Chat entfernt: Antworten zitieren es danach nicht mehr.${corpusNote}`;
   dialog.returnValue = "";
