@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -190,7 +191,10 @@ def test_feedback_is_stored(live, page) -> None:  # noqa: ANN001
     answer.get_by_role("button", name="Ja, hilfreich").click()
     answer.get_by_role("button", name="Feedback senden").click()
     expect(answer.locator(".sr-feedback-done")).to_be_visible()
-    listing = page.request.get(f"{live.url}/v1/feedback?limit=2").json()
+    trainer_key = live.services.api_keys.create(f"trainer-{uuid.uuid4().hex[:8]}", "trainer").key
+    assert page.request.get(f"{live.url}/v1/feedback").status == 401  # reading needs the trainer role
+    trainer = {"Authorization": f"Bearer {trainer_key}"}
+    listing = page.request.get(f"{live.url}/v1/feedback?limit=2", headers=trainer).json()
     assert [(f["question"], f["rating"], f["comment"]) for f in listing["feedback"]] == [
         (Q_PDF, "up", None), (Q_WLAN, "down", "Mir fehlt die Höhe der Fördermittel.")
     ]
