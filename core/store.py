@@ -6,8 +6,12 @@ two models are never mixed and a model change never turns into a silent empty re
 
 from __future__ import annotations
 
+import errno
+import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,6 +37,27 @@ class StoredChunk:
     text: str
     metadata: Metadata
     score: float = 0.0
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def write_failure(what: str, exc: BaseException, data_dir: Path) -> StoreError:
+    """A German StoreError for a failed write; says so when the data directory's disk (or file size limit) is full.
+
+    Chroma reports a full disk only as an internal error, so the free space is checked too."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    full = getattr(exc, "errno", None) in _DISK_FULL or "disk is full" in str(exc) or "No space" in str(exc)
+    try:
+        full = full or shutil.disk_usage(data_dir if data_dir.exists() else data_dir.parent).free < 4 * 1024 * 1024
+    except OSError:
+        pass
+    if full:  # the library's own wording (English, internal) would not help here
+        return StoreError(
+            f"{what} fehlgeschlagen: Der Speicherplatz des Datenordners {data_dir} ist erschöpft. Bitte Platz "
+            "schaffen und das Einlesen wiederholen (unveränderte Dateien werden dann übersprungen)."
+        )
+    return StoreError(f"{what} fehlgeschlagen: {reason}")
 
 
 def make_client(settings: Settings) -> "chromadb.api.ClientAPI":
@@ -88,26 +113,39 @@ class ChunkStore:
         return collection
 
     # --- writes -------------------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Chroma's write errors (a full disk among them) as a German StoreError instead of a traceback."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise write_failure(what, exc, self.settings.data_dir) from exc
+
     def upsert(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Metadata], vectors: np.ndarray) -> None:
         if not ids:
             return
         batch = 1000
-        for start in range(0, len(ids), batch):
-            end = start + batch
-            self.collection.upsert(
-                ids=list(ids[start:end]),
-                documents=list(texts[start:end]),
-                metadatas=list(metadatas[start:end]),
-                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
-            )
+        with self._writing("Speichern der Abschnitte in Chroma"):
+            for start in range(0, len(ids), batch):
+                end = start + batch
+                self.collection.upsert(
+                    ids=list(ids[start:end]),
+                    documents=list(texts[start:end]),
+                    metadatas=list(metadatas[start:end]),
+                    embeddings=np.asarray(vectors[start:end], dtype=np.float32),
+                )
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
         if ids:
-            self.collection.update(ids=list(ids), metadatas=list(metadatas))
+            with self._writing("Aktualisieren der Abschnitte in Chroma"):
+                self.collection.update(ids=list(ids), metadatas=list(metadatas))
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 1000):
-            self.collection.delete(ids=list(ids[start : start + 1000]))
+        with self._writing("Löschen von Abschnitten in Chroma"):
+            for start in range(0, len(ids), 1000):
+                self.collection.delete(ids=list(ids[start : start + 1000]))
 
     def drop(self) -> None:
         """Delete the whole collection (reindex)."""

@@ -7,7 +7,9 @@ ids and are never re-embedded, a changed file's stale chunks are removed only af
 from __future__ import annotations
 
 import fnmatch
+import errno
 import hashlib
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,14 +21,17 @@ from ingest.loaders import SUPPORTED_SUFFIXES, load_file, source_id_for
 from ingest.models import Chunk, LoaderError, SourceDocument
 from ingest.registry import Registry, SourceRecord
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import INGEST_CHUNKS, INGEST_FILES
 from core.settings import Settings
-from core.store import ChunkStore
+from core.store import ChunkStore, write_failure
 
 IGNORE_FILE = ".stadtretterignore"
 # Bump when loaders, the chunker or the enrichers change their output, so that every file is re-processed once
 # (unchanged chunks keep their content-hashed ids and are still not re-embedded).
 INGEST_VERSION = "3"
 SIDECAR_SUFFIXES = {".yml", ".yaml"}
+# A write failing with these stops the run (disk or quota full, file size limit): every later file would fail too.
+WRITE_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class ChunkEnricher(Protocol):
@@ -163,9 +168,14 @@ class IngestPipeline:
             except LoaderError as exc:
                 report.failed.append(FailedFile(str(path), str(exc)))
                 outcome = None
+            except sqlite3.Error as exc:  # the registry cannot be written: no later file could be either
+                raise write_failure(f"Einlesen von {path}: Schreiben des Registers", exc, self.settings.data_dir) from exc
             except OSError as exc:
+                if exc.errno in WRITE_FULL_ERRNOS:
+                    raise write_failure(f"Einlesen von {path}", exc, self.settings.data_dir) from exc
                 report.failed.append(FailedFile(str(path), f"Datei nicht lesbar: {exc.strerror or exc}"))
                 outcome = None
+            INGEST_FILES.labels(outcome or "failed").inc()
             if outcome in ("added", "updated"):
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 changed = True
@@ -177,7 +187,10 @@ class IngestPipeline:
             changed = changed or report.removed > 0
         if changed or not self._listeners_current():
             for listener in self.listeners:
-                listener.sync(self.store)
+                try:
+                    listener.sync(self.store)
+                except OSError as exc:  # the previous index stays in use; a re-run syncs again
+                    raise write_failure("Schreiben des Stichwortindex", exc, self.settings.data_dir) from exc
         report.seconds = round(time.perf_counter() - started, 3)
         report.embed_seconds = round(report.embed_seconds, 3)
         return report
@@ -212,6 +225,8 @@ class IngestPipeline:
         progress.chunks_embedded(len(new_chunks))
         report.chunks_embedded += len(new_chunks)
         report.chunks_reused += len(chunks) - len(new_chunks)
+        INGEST_CHUNKS.labels("embedded").inc(len(new_chunks))
+        INGEST_CHUNKS.labels("reused").inc(len(chunks) - len(new_chunks))
 
         vector_by_id = {chunk.id: vector for chunk, vector in zip(new_chunks, vectors)}
         doc_meta: dict[str, object] = {}

@@ -17,6 +17,7 @@ from retriever.models import Answer, Citation, SearchFilters, SearchHit
 from retriever.search import SearchService
 from retriever.text import key_terms
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import stage
 from core.prompts import render
 from core.sentences import split_sentences
 from core.vocabulary import PHASES, SearchMode
@@ -182,7 +183,8 @@ class ExtractiveAnswerer:
 
     def retrieve(self, query: str, filters: SearchFilters | None, mode: SearchMode | None) -> list[SearchHit]:
         hits = self.search.search(query, k=self.k, filters=filters, mode=mode, vector=self.query_vector(query))
-        return self.rerank(query, hits)
+        with stage("evidence_rerank"):
+            return self.rerank(query, hits)
 
     def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
         """Reorder the first `rerank_depth` hits by their evidence: retrieval score + `rerank_weight` x the cosine
@@ -223,7 +225,8 @@ class ExtractiveAnswerer:
         hits = hits if hits is not None else self.retrieve(query, filters, mode)
         if not hits:
             return Answer(question, render("extractive_empty.txt"), [], abstained=True, query=query)
-        selection = self.select(query, hits)
+        with stage("sentence_selection"):
+            selection = self.select(query, hits)
         if not selection.answerable:
             return self._abstain(question, query, hits)
         return self._compose(question, query, hits, selection.sentences)

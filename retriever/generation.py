@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from retriever.answer import ExtractiveAnswerer, Sentence, _lead, _snippet, chun
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
 from core.embeddings import StadtretterEmbeddings
+from core.metrics import LLM_FALLBACKS, record_stage
 from core.prompts import render, template
 from core.settings import Settings
 from core.vocabulary import PHASE_LABELS, TYPE_LABELS
@@ -422,9 +424,12 @@ class LLMAnswerer:
             sources=context, question=question, history=history_messages(history)
         )
         rewriter = MarkerRewriter({s.n for s in sources})
+        llm_started = time.perf_counter()
         try:
             if streaming:
-                for chunk in self.model.stream(messages):
+                for n, chunk in enumerate(self.model.stream(messages)):
+                    if n == 0:
+                        record_stage("llm_first_token", time.perf_counter() - llm_started)
                     piece = rewriter.feed(message_text(chunk))
                     if piece:
                         yield "token", {"text": piece}
@@ -435,6 +440,8 @@ class LLMAnswerer:
             # After a failure mid-answer the fallback is not streamed: done.answer replaces the partial text.
             partial = bool(rewriter.emitted)
             return (yield from self.fallback(question, query, hits, streaming and not partial, describe_error(exc)))
+        finally:
+            record_stage("llm_total", time.perf_counter() - llm_started)
         if tail and streaming:
             yield "token", {"text": tail}
         text = rewriter.emitted
@@ -458,6 +465,7 @@ class LLMAnswerer:
 
 
 def fallback_answer(extractive: ExtractiveAnswerer, question: str, query: str, hits: list[SearchHit]) -> Answer:
+    LLM_FALLBACKS.inc()
     answer = extractive.run(question, query=query, hits=hits)
     answer.notice = render("llm_fallback_notice.txt")
     return answer

@@ -18,6 +18,7 @@ chunk index): metadata filters are applied here as a mask, and neighbour lookup 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -65,6 +66,12 @@ def _signature(ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def _file_version(path: Path) -> tuple[int, int]:
+    """Changes whenever the file is replaced (a new build writes a new marker file)."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def heading_of(meta: dict[str, Any]) -> str:
     return " ".join(str(meta.get(key) or "") for key in ("title", "section"))
 
@@ -83,7 +90,8 @@ class LexicalIndex:
         self.path = path
         self.k1, self.b, self.decompound, self.min_part = k1, b, decompound, min_part
         self._lock = threading.Lock()
-        self._loaded_mtime: float | None = None
+        self._loaded_mtime: tuple[int, int] | None = None
+        self._pinned = False
         self.bm25: _Postings | None = None
         self.ids: list[str] = []
         self.fields: dict[str, np.ndarray] = {}
@@ -197,6 +205,24 @@ class LexicalIndex:
         tmp = self.path.with_name(self.path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        try:
+            self._write_files(tmp, ids, metas, per_chunk, words)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: free what was written, keep the old index
+            raise
+        # Swap in atomically enough: readers reload on the marker file's mtime.
+        old = self.path.with_name(self.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            os.replace(self.path, old)
+        os.replace(tmp, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        self._loaded_mtime = None
+        self.load()
+
+    def _write_files(
+        self, tmp: Path, ids: list[str], metas: list[dict[str, Any]], per_chunk: list[np.ndarray], words: list[str]
+    ) -> None:
         # drop words no chunk uses any more (after prunes/updates), renumbering the cached word ids
         used = np.zeros(len(words), dtype=bool)
         for arr in per_chunk:
@@ -238,15 +264,6 @@ class LexicalIndex:
             "params": self._params(),
         }
         (tmp / "ids.json").write_text(json.dumps(marker), encoding="utf-8")
-        # Swap in atomically enough: readers reload on the marker file's mtime.
-        old = self.path.with_name(self.path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.path.exists():
-            os.replace(self.path, old)
-        os.replace(tmp, self.path)
-        shutil.rmtree(old, ignore_errors=True)
-        self._loaded_mtime = None
-        self.load()
 
     def _read_word_cache(self) -> dict[str, Any]:
         """Cached analysed words of the current index: {words, chunks: id -> (content_hash, word ids)}."""
@@ -270,39 +287,66 @@ class LexicalIndex:
 
     # --- loading ------------------------------------------------------------------------------------------
     def load(self) -> None:
-        marker = self.path / "ids.json"
-        if not marker.exists():
+        """(Re)load when the index on disk was replaced. A sync (in this or another process) may swap the files
+        while they are read: then the index in memory stays as it was and a later call loads the new one, so ids
+        and postings of two different builds are never mixed."""
+        if self._pinned:
             return
-        mtime = marker.stat().st_mtime
-        if self._loaded_mtime == mtime:
+        marker = self.path / "ids.json"
+        try:
+            version = _file_version(marker)
+        except FileNotFoundError:
+            return
+        if self._loaded_mtime == version:
             return
         with self._lock:
-            if self._loaded_mtime == mtime:
+            if self._loaded_mtime == version:
                 return
-            data = json.loads(marker.read_text(encoding="utf-8"))
-            ids = data["ids"]
-            bm25 = None
-            if ids and data.get("version") == FORMAT_VERSION:
-                bm25 = _Postings(self.path / "bm25")
-            with np.load(self.path / "fields.npz") as arrays:
-                fields = {name: arrays[name] for name in arrays.files}
-            sources_path = self.path / "sources.json"
-            sources = json.loads(sources_path.read_text(encoding="utf-8")) if sources_path.exists() else []
-            decompounder = None
-            words_path = self.path / "words.npz"
-            if self.decompound and words_path.exists():
-                with np.load(words_path) as arrays:
-                    vocabulary = {w for w in arrays["words"].tolist() if len(w) >= self.min_part and w.isalpha()}
-                decompounder = Decompounder(vocabulary, self.min_part)
-            categories = {}
-            for name in ("type", "phase"):
-                values, codes = np.unique(fields[name], return_inverse=True)
-                categories[name] = (values, codes.astype(np.int32))
-            self.bm25, self.ids, self.fields, self.signature = bm25, ids, fields, data["signature"]
-            self.sources, self.decompounder, self._categories = sources, decompounder, categories
-            self.version, self.params = int(data.get("version", 1)), dict(data.get("params", {}))
-            self._row_of, self._place = {cid: i for i, cid in enumerate(ids)}, None
-            self._loaded_mtime = mtime
+            try:
+                state = self._read(marker)
+                unchanged = _file_version(marker) == version
+            except (FileNotFoundError, ValueError):  # swapped mid-read (ValueError: a truncated array or JSON)
+                return
+            if unchanged:
+                for name, value in state.items():
+                    setattr(self, name, value)
+                self._loaded_mtime = version
+
+    def pinned(self) -> "LexicalIndex":
+        """The current build, unaffected by later reloads: a search reads ids, postings and fields of one build
+        even while an ingestion in this process swaps in the next one."""
+        self.load()
+        with self._lock:  # reloads assign under the lock: the copy sees one build
+            view = copy.copy(self)
+        view._pinned = True
+        return view
+
+    def _read(self, marker: Path) -> dict[str, Any]:
+        """Everything `load` sets, read from disk."""
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        ids = data["ids"]
+        bm25 = None
+        if ids and data.get("version") == FORMAT_VERSION:
+            bm25 = _Postings(self.path / "bm25")
+        with np.load(self.path / "fields.npz") as arrays:
+            fields = {name: arrays[name] for name in arrays.files}
+        sources_path = self.path / "sources.json"
+        sources = json.loads(sources_path.read_text(encoding="utf-8")) if sources_path.exists() else []
+        decompounder = None
+        words_path = self.path / "words.npz"
+        if self.decompound and words_path.exists():
+            with np.load(words_path) as arrays:
+                vocabulary = {w for w in arrays["words"].tolist() if len(w) >= self.min_part and w.isalpha()}
+            decompounder = Decompounder(vocabulary, self.min_part)
+        categories = {}
+        for name in ("type", "phase"):
+            values, codes = np.unique(fields[name], return_inverse=True)
+            categories[name] = (values, codes.astype(np.int32))
+        return {
+            "bm25": bm25, "ids": ids, "fields": fields, "signature": data["signature"], "sources": sources,
+            "decompounder": decompounder, "_categories": categories, "version": int(data.get("version", 1)),
+            "params": dict(data.get("params", {})), "_row_of": {cid: i for i, cid in enumerate(ids)}, "_place": None,
+        }
 
     # --- search -------------------------------------------------------------------------------------------
     def analyze_query(self, query: str) -> list[str]:

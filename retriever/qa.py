@@ -25,6 +25,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from core.embeddings import EmbeddingUnavailable, StadtretterEmbeddings
+from core.metrics import ANSWERS
 from core.settings import Settings
 from core.store import StoreError
 from core.vocabulary import SearchMode
@@ -170,6 +171,7 @@ class QAService:
         answer.conversation_id = conversation_id
         answer.phase = self._phase(question, answer)
         self._remember(conversation_id, question, answer)
+        ANSWERS.labels(answer.mode, "abstained" if answer.abstained else "answered").inc()
 
         yield "citations", {"citations": [citation.to_dict() for citation in answer.citations]}
         if answer.phase is not None:

@@ -23,6 +23,7 @@ not used for ranking.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import numpy as np
 
 from retriever.lexical import LexicalIndex
 from retriever.models import SearchFilters, SearchHit
+from core.metrics import stage
 from core.embeddings import StadtretterEmbeddings
 from core.vocabulary import SearchMode
 from core.store import ChunkStore, StoredChunk
@@ -135,6 +137,20 @@ class SearchService:
     ) -> list[SearchHit]:
         """The k best chunks. `vector` is the query's embedding when the caller already has it (one request embeds
         its question once: search, sentence selection and phase tagging share it)."""
+        return self._pinned()._search(query, k, filters, mode, vector)
+
+    def _pinned(self) -> "SearchService":
+        """This service over one build of the lexical index: a concurrent ingestion's reload cannot mix two builds'
+        ids and scores within one search (rows of one build index the ids of the other: wrong chunks or a crash)."""
+        if self.lexical is None:
+            return self
+        pinned = copy.copy(self)
+        pinned.lexical = self.lexical.pinned()
+        return pinned
+
+    def _search(
+        self, query: str, k: int, filters: SearchFilters | None, mode: SearchMode | None, vector: np.ndarray | None
+    ) -> list[SearchHit]:
         mode = mode or self.default_mode
         if mode != "dense" and self.lexical is None:
             mode = "dense"
@@ -142,10 +158,13 @@ class SearchService:
             return []
         if mode == "lexical":
             assert self.lexical is not None
-            return self._hits_for(self.lexical.search(query, k, filters), {})
+            with stage("lexical_search"):
+                ranked = self.lexical.search(query, k, filters)
+            return self._hits_for(ranked, {})
         vector = self.embeddings.embed_queries([query])[0] if vector is None else vector
         if mode == "dense":
-            return self._dense_hits(vector, k, filters)
+            with stage("dense_search"):
+                return self._dense_hits(vector, k, filters)
         return self._hybrid(query, k, filters, vector)
 
     def expand(self, hits: list[SearchHit], window: int = 1) -> list[SearchHit]:
@@ -157,6 +176,9 @@ class SearchService:
         """
         if not hits or window <= 0:
             return list(hits)
+        return self._pinned()._expand(hits, window)
+
+    def _expand(self, hits: list[SearchHit], window: int) -> list[SearchHit]:
         hit_ids = {hit.chunk_id for hit in hits}
         wanted: dict[str, list[str]] = {}
         for hit in hits:
@@ -181,17 +203,30 @@ class SearchService:
 
     # --- dense --------------------------------------------------------------------------------------------
     def _dense_hits(self, vector: np.ndarray, k: int, filters: SearchFilters | None) -> list[SearchHit]:
-        if not filters or filters.is_empty():
+        if self.lexical is None and (not filters or filters.is_empty()):
             return [self._hit(chunk) for chunk in self.store.query(vector, k)]
         ranked = self._dense_candidates(vector, k, filters)
         return self._hits_for(ranked, {})
+
+    def _indexed(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Only chunks the lexical index knows too. A running ingestion stores a document's chunks in Chroma first
+        and syncs the lexical index at its end (a failed one never): until then they are not citable, so an answer
+        never rests on a half-ingested document. (Chunks gone from the store are skipped by `_hits_for`.)"""
+        lexical = self.lexical
+        if lexical is None:
+            return ranked
+        return [(chunk_id, score) for chunk_id, score in ranked if lexical.row_of(chunk_id) is not None]
 
     def _dense_candidates(
         self, vector: np.ndarray, n: int, filters: SearchFilters | None, keep: np.ndarray | None = None
     ) -> list[tuple[str, float]]:
         """(id, cosine) of the n nearest chunks passing the filters, best first."""
         if not filters or filters.is_empty():
-            return self.store.query_ids(vector, n)
+            ranked = self.store.query_ids(vector, n)
+            indexed = self._indexed(ranked)
+            if len(indexed) < len(ranked):  # an ingestion is running: look further for indexed neighbours
+                indexed = self._indexed(self.store.query_ids(vector, 4 * n))
+            return indexed[:n]
         lexical = self.lexical
         if keep is None and lexical is not None and lexical.ids:
             keep = lexical.mask(filters)
@@ -212,7 +247,7 @@ class SearchService:
                 if len(matched) >= min(n, passing) or len(ranked) < asked or asked >= total:
                     return matched[:n]
                 fetch *= 4
-        return self.store.query_ids(vector, n, chroma_where(filters))
+        return self._indexed(self.store.query_ids(vector, n, chroma_where(filters)))
 
     # --- hybrid -------------------------------------------------------------------------------------------
     def _hybrid(self, query: str, k: int, filters: SearchFilters | None, vector: np.ndarray) -> list[SearchHit]:
@@ -220,13 +255,26 @@ class SearchService:
         assert lexical is not None
         params = self.fusion
         n = max(params.candidates, k)
-        keep = lexical.mask(filters)
-        dense = self._dense_candidates(vector, n, filters, keep)
         use_coverage = params.method == "weighted" and params.coverage_weight > 0
-        scored = lexical.score_query(query, keep, coverage=use_coverage)
-        bm25 = lexical.top(scored[0], n) if scored is not None else []
+        with stage("lexical_search"):
+            keep = lexical.mask(filters)
+            scored = lexical.score_query(query, keep, coverage=use_coverage)
+            bm25 = lexical.top(scored[0], n) if scored is not None else []
+        with stage("dense_search"):
+            dense = self._dense_candidates(vector, n, filters, keep)
+        with stage("fusion"):
+            ranked = self._ranked(dense, bm25, scored if use_coverage else None)
+        return self._final(ranked, k)
+
+    def _ranked(
+        self, dense: list[tuple[str, float]], bm25: list[tuple[str, float]],
+        scored: tuple[np.ndarray, np.ndarray | None] | None,
+    ) -> list[tuple[str, float]]:
+        """Dense and lexical candidates fused (plus term coverage when `scored` carries it), best first."""
+        params, lexical = self.fusion, self.lexical
+        assert lexical is not None
         fused = self._fuse(dense, bm25)
-        if use_coverage and scored is not None and scored[1] is not None:
+        if scored is not None and scored[1] is not None:
             coverage = scored[1]
             for chunk_id in fused:
                 row = lexical.row_of(chunk_id)
@@ -234,8 +282,7 @@ class SearchService:
                     fused[chunk_id] += params.coverage_weight * float(coverage[row])
         if params.doc_weight > 0:
             fused = self._document_aware(fused)
-        ranked = sorted(fused.items(), key=lambda item: -item[1])
-        return self._final(ranked, k)
+        return sorted(fused.items(), key=lambda item: -item[1])
 
     def _fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[str, float]]) -> dict[str, float]:
         params = self.fusion

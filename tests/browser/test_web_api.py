@@ -160,7 +160,8 @@ def test_assets_are_public_code(client: TestClient) -> None:
 
 
 def test_source_template_escapes_and_labels() -> None:
-    from api.routers.web import Passage, TranscriptLine, templates
+    from api.routers.web import templates
+    from services.source_view import Passage, TranscriptLine
 
     record = SourceRecord(source_id="q-1", path="x.md", file_hash="h", title='<script>alert("x")</script>',
                           author="A & B", phase=vocabulary.CROSS_PHASE,
