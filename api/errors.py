@@ -52,6 +52,9 @@ _GERMAN_DETAIL = {"Not Found": "Nicht gefunden", "Method Not Allowed": "Diese Me
 
 # FastAPI answers a body it cannot decode with 400 and this English text; it is invalid input like any other: 422.
 _UNPARSABLE_BODY = "There was an error parsing the body"
+_INVALID_MULTIPART = (
+    "Der multipart-Inhalt der Anfrage ist ungültig (Feld „files“: Dateien als multipart/form-data senden)"
+)
 _INVALID_JSON = [{"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}]
 
 
@@ -59,6 +62,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
         return error_response(request, 422, _INVALID_JSON)
+    if exc.status_code == 400 and request.headers.get("content-type", "").startswith("multipart/"):
+        return error_response(request, 422, _INVALID_MULTIPART)  # Starlette's English multipart parse errors
     detail = _GERMAN_DETAIL.get(exc.detail, exc.detail) if isinstance(exc.detail, str) else exc.detail
     return error_response(request, exc.status_code, detail, exc.headers)
 
@@ -75,7 +80,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _content_error(request: Request, exc: Exception) -> JSONResponse:
     # Refused input or a missing document (services/uploads.py ContentError): German, names the file or field.
-    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 422))
+    return error_response(request, getattr(exc, "status_code", 422), str(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

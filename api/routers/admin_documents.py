@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import AdminDep
@@ -16,7 +16,31 @@ from core.vocabulary import PHASES, SOURCE_TYPES
 from services.jobs import Job
 from services.uploads import ContentError, UploadMetadata
 
-router = APIRouter(prefix="/admin", tags=["Verwaltung"])
+class ErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(description="deutsche Meldung, nennt Datei oder Feld")
+    request_id: str | None = None
+
+
+def _refusal(description: str) -> dict:
+    return {"model": ErrorOut, "description": description}
+
+
+# Documented for clients (and Schemathesis): who may call, and the German refusals of the content checks.
+ADMIN_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "Nicht angemeldet, oder der API-Schlüssel ist ungültig"},
+    403: {"description": "Die Rolle Administrator*in oder das CSRF-Token fehlt"},
+    422: _refusal("Ungültige Eingabe (Feld oder Datei genannt)"),
+}
+UPLOAD_REFUSALS: dict[int | str, dict] = {
+    413: _refusal("Datei größer als STADTRETTER_MAX_UPLOAD_MB oder zu viele Dateien"),
+    415: _refusal("Dateityp nicht unterstützt oder Inhalt passt nicht zur Endung"),
+}
+NOT_FOUND: dict[int | str, dict] = {404: _refusal("Nicht gefunden")}
+BUSY: dict[int | str, dict] = {409: _refusal("Ein anderer Schreibvorgang läuft noch")}
+SourceIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+router = APIRouter(prefix="/admin", tags=["Verwaltung"], responses=ADMIN_RESPONSES)
 
 
 class JobProgress(BaseModel):
@@ -77,7 +101,8 @@ def _job_out(job: Job) -> JobOut:
     )  # fmt: skip
 
 
-@router.post("/documents", status_code=202, response_model=JobOut, summary="Dokumente hochladen (Auftrag)")
+@router.post("/documents", status_code=202, response_model=JobOut, summary="Dokumente hochladen (Auftrag)",
+             responses=UPLOAD_REFUSALS)
 def upload_documents(
     principal: AdminDep,
     services: ServicesDep,
@@ -100,8 +125,9 @@ def list_jobs(principal: AdminDep, services: ServicesDep,
     return JobsOut(jobs=[_job_out(job) for job in services.jobs.recent(limit)])
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="Ein Auftrag mit Fortschritt und Ergebnis je Datei")
-def get_job(job_id: str, principal: AdminDep, services: ServicesDep) -> JobOut:
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="Ein Auftrag mit Fortschritt und Ergebnis je Datei",
+            responses=NOT_FOUND)
+def get_job(job_id: JobIdPath, principal: AdminDep, services: ServicesDep) -> JobOut:
     job = services.jobs.get(job_id)
     if job is None:
         raise ContentError(f"Auftrag „{job_id}“ nicht gefunden", 404)
@@ -133,8 +159,9 @@ def list_documents(
     ])
 
 
-@router.delete("/documents/{source_id}", response_model=DeletedOut, summary="Dokument entfernen")
-def delete_document(source_id: str, principal: AdminDep, services: ServicesDep) -> DeletedOut:
+@router.delete("/documents/{source_id}", response_model=DeletedOut, summary="Dokument entfernen",
+               responses={**NOT_FOUND, **BUSY})
+def delete_document(source_id: SourceIdPath, principal: AdminDep, services: ServicesDep) -> DeletedOut:
     record = services.content.delete(source_id)
     return DeletedOut(source_id=record.source_id, title=record.title)
 
