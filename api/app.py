@@ -12,8 +12,8 @@ from api.auth import SessionSigner, check_production_ready
 from api.errors import install_error_handlers
 from api.observability import install_observability
 from api.routers import (
-    admin_keys, ask, auth, coverage, dossiers, feedback, health, phases, questions, search, sources, vocabulary, web,
-    werkstatt,
+    admin_documents, admin_keys, ask, auth, coverage, dossiers, feedback, health, phases, questions, search, sources,
+    verwaltung, vocabulary, web, werkstatt,
 )
 from api.security import install_security
 from core import __version__
@@ -44,17 +44,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except (StoreError, EmbeddingUnavailable) as exc:
             # Serve anyway: /healthz reports the problem and every request gets the German message (503).
             logger.error("Start unvollständig: %s", exc)
-        yield
+        services.start_worker()  # uploads, imports and reindex run in the background, never in the request
+        try:
+            yield
+        finally:
+            services.stop_worker()
 
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.session_signer = SessionSigner(services.settings)
-    for module in (ask, search, sources, phases, vocabulary, feedback, auth, admin_keys, dossiers, questions, coverage):
+    for module in (ask, search, sources, phases, vocabulary, feedback, auth, admin_keys, admin_documents, dossiers,
+                   questions, coverage):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(web.router)
     app.include_router(auth.pages)
     app.include_router(werkstatt.router)
+    app.include_router(verwaltung.router)
     install_error_handlers(app)
     install_security(app, settings or services.settings)
     install_observability(app, settings or services.settings)

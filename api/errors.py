@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from api.observability import REQUEST_ID_HEADER, request_id_of
 from core.embeddings import EmbeddingUnavailable
 from core.store import StoreError
+from services.uploads import ContentError
 
 logger = logging.getLogger("stadtretter.api")
 
@@ -53,6 +54,9 @@ _GERMAN_DETAIL = {"Not Found": "Nicht gefunden", "Method Not Allowed": "Diese Me
 
 # FastAPI answers a body it cannot decode with 400 and this English text; it is invalid input like any other: 422.
 _UNPARSABLE_BODY = "There was an error parsing the body"
+_INVALID_MULTIPART = (
+    "Der multipart-Inhalt der Anfrage ist ungültig (Feld „files“: Dateien als multipart/form-data senden)"
+)
 _INVALID_JSON = [
     {"type": "json_invalid", "loc": ["body"], "msg": "Der Inhalt der Anfrage ist kein gültiges JSON (UTF-8)"}
 ]
@@ -62,6 +66,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
         return error_response(request, 422, _INVALID_JSON)
+    if exc.status_code == 400 and request.headers.get("content-type", "").startswith("multipart/"):
+        return error_response(request, 422, _INVALID_MULTIPART)  # Starlette's English multipart parse errors
     detail = _GERMAN_DETAIL.get(exc.detail, exc.detail) if isinstance(exc.detail, str) else exc.detail
     return error_response(request, exc.status_code, detail, exc.headers)
 
@@ -76,7 +82,13 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
 
 
+async def _content_error(request: Request, exc: Exception) -> JSONResponse:
+    # Refused input or a missing document (services/uploads.py ContentError): German, names the file or field.
+    return error_response(request, getattr(exc, "status_code", 422), str(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ContentError, _content_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(EmbeddingUnavailable, _store_error)
     app.add_exception_handler(sqlite3.Error, _database_error)

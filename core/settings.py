@@ -186,6 +186,26 @@ class Settings(BaseSettings):
             )
         return self
 
+    # --- Content management (issue 15): uploads, jobs, web import -------------------------------------------
+    max_upload_mb: float = Field(default=20.0, gt=0, description="per uploaded file")
+    max_upload_files: int = Field(default=50, ge=1, description="files per upload request")
+    # Web import: private/loopback addresses are refused unless allowed (the tests serve pages locally).
+    fetch_allow_private: bool = False
+    fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    fetch_max_mb: float = Field(default=5.0, gt=0, description="per fetched page, sitemap or feed")
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    import_max_entries: int = Field(default=200, ge=1, description="pages taken from one sitemap or feed")
+    # How long an upload job, import or reindex waits for another writer (e.g. a CLI ingest) before failing.
+    writer_wait_seconds: float = Field(default=3600.0, ge=0)
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def imports_path(self) -> Path:
+        return self.data_dir / "imports"
+
 
 @lru_cache
 def get_settings() -> Settings:

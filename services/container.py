@@ -31,11 +31,13 @@ from retriever.search import SearchService
 from services.accounts import AccountService
 from services.api_keys import ApiKeyService
 from services.catalogue import PhaseCatalogue
+from services.content import ContentService
 from services.coverage import CoverageService
 from services.dossier import DossierBuilder
 from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
+from services.jobs import JobStore, JobWorker
 from services.source_view import SourceViewService
 
 logger = logging.getLogger("stadtretter.services")
@@ -94,6 +96,7 @@ class Services:
         self._embeddings = embeddings
         self._lexical = lexical
         self._phase_tagger = phase_tagger
+        self._worker: JobWorker | None = None
 
     @property
     def embeddings(self) -> StadtretterEmbeddings:
@@ -170,7 +173,7 @@ class Services:
 
     @cached_property
     def source_view(self) -> SourceViewService:
-        return SourceViewService(self.registry, self.store, self.settings.corpus_dir)
+        return SourceViewService(self.registry, self.store, self.settings.corpus_dir, self.settings.uploads_path)
 
     @cached_property
     def dossiers(self) -> DossierBuilder:
@@ -233,6 +236,37 @@ class Services:
     @cached_property
     def api_keys(self) -> ApiKeyService:
         return ApiKeyService(self.database)
+
+    @cached_property
+    def content(self) -> ContentService:
+        """Uploads, deletion, web import and reindex under the writer lock (admin API, Verwaltung, CLI)."""
+        return ContentService(self)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.database.engine)
+
+    def job_worker(self) -> JobWorker:
+        """A worker running upload, import and reindex jobs (tests call `run_next` on it directly)."""
+        content = self.content
+        handlers = {"upload": content.ingest_uploads, "import": content.import_url, "reindex": content.reindex}
+        return JobWorker(self.jobs, handlers)
+
+    def start_worker(self) -> None:
+        """Start this process's background worker (the server does, at start)."""
+        if self._worker is None:
+            self._worker = self.job_worker()
+            self._worker.start()
+
+    def stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def wake_worker(self) -> None:
+        """A job was queued: the worker looks now instead of at its next poll."""
+        if self._worker is not None:
+            self._worker.wake()
 
     def status(self) -> Status:
         """Store reachable, model loaded, how much is indexed. Reports problems instead of raising them."""

@@ -3,7 +3,7 @@ the filters, and a rating and comment when the participant gave one. No IP addre
 conversation id is stored. Rows older than the retention period (settings.question_log_days) are deleted on every
 write and before every read.
 
-The table lives in the state database (SQLAlchemy; created by the Alembic revision 0002_question_log). The question's
+The table lives in the state database (SQLAlchemy; created by the Alembic revision 0003_question_log). The question's
 embedding is stored with it (the answer has just computed it), and the ids of the chunks it retrieves, so grouping
 the log by meaning (services/question_groups.py) embeds nothing again.
 """

@@ -121,12 +121,16 @@ def passages(chunks: list, target: str | None, is_pdf: bool, is_transcript: bool
 
 
 class SourceViewService:
-    """Reads a source for the page and finds its original file; never serves a path outside the corpus folder."""
+    """Reads a source for the page and finds its original file; never serves a path outside the corpus folder (or
+    the uploads folder, for documents uploaded through the admin API)."""
 
-    def __init__(self, registry: Registry, store: ChunkStore, corpus_dir: Path) -> None:
+    def __init__(
+        self, registry: Registry, store: ChunkStore, corpus_dir: Path, uploads_dir: Path | None = None
+    ) -> None:
         self.registry = registry
         self.store = store
         self.corpus_dir = corpus_dir
+        self.uploads_dir = uploads_dir
 
     def record(self, source_id: str) -> SourceRecord | None:
         record = self.registry.get(source_id)
@@ -137,11 +141,11 @@ class SourceViewService:
         if record is None or not record.path:
             return None
         try:
-            root = self.corpus_dir.resolve()
+            roots = [folder.resolve() for folder in (self.corpus_dir, self.uploads_dir) if folder is not None]
             path = Path(record.path).resolve()
         except (OSError, RuntimeError):
             return None
-        if root not in path.parents or not path.is_file():
+        if not any(root in path.parents for root in roots) or not path.is_file():
             return None
         return path
 

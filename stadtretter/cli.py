@@ -18,6 +18,7 @@ from core.vocabulary import PHASES, SEARCH_MODES, SOURCE_TYPES, type_label
 from ingest.pipeline import IngestReport
 from services.container import Services
 from services.presenters import source_info
+from services.writer_lock import WriterBusy
 
 app = typer.Typer(help="Stadtretter Wissens-Chat: Quellen einlesen, suchen, Fragen beantworten.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -84,14 +85,20 @@ def _print_report(report: IngestReport) -> None:
         err.print(f"[red]Fehler:[/red] {failed.path}: {failed.reason}")
 
 
-def _run_ingest(run, as_json: bool) -> None:  # noqa: ANN001
+def _run_ingest(services: Services, run, as_json: bool) -> None:  # noqa: ANN001
+    """Run an ingest or reindex under the writer lock: an upload job or import of the server waits meanwhile."""
+
+    def waiting(holder: str) -> None:
+        err.print(f"Warte auf einen anderen Schreibvorgang ({holder}) …")
+
     try:
-        if as_json or not err.is_terminal:
-            report = run(None)
-        else:
-            with RichProgress() as progress:
-                report = run(progress)
-    except (StoreError, EmbeddingUnavailable) as exc:
+        with services.content.lock(on_wait=waiting):
+            if as_json or not err.is_terminal:
+                report = run(None)
+            else:
+                with RichProgress() as progress:
+                    report = run(progress)
+    except (StoreError, EmbeddingUnavailable, WriterBusy) as exc:
         _fail(str(exc))
     if as_json:
         _emit_json(report.to_dict())
@@ -109,14 +116,15 @@ def ingest(
     """Dokumente einlesen (inkrementell: Unverändertes wird übersprungen)."""
     services = _services()
     targets = paths or [services.settings.corpus_dir]
-    _run_ingest(lambda progress: services.pipeline().run(targets, prune=prune, progress=progress), as_json)
+    _run_ingest(services, lambda progress: services.pipeline().run(targets, prune=prune, progress=progress),
+                as_json)
 
 
 @app.command()
 def reindex(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Index vollständig neu aufbauen (z. B. nach einem Wechsel des Embedding-Modells)."""
     services = _services()
-    _run_ingest(lambda progress: services.reindex(progress=progress), as_json)
+    _run_ingest(services, lambda progress: services.reindex(progress=progress), as_json)
 
 
 def _filters(type_: list[str] | None, phase: list[str] | None):  # noqa: ANN202
@@ -243,10 +251,12 @@ def serve(
 from stadtretter import access_cli  # noqa: E402
 from stadtretter.dossier_cli import dossier_command  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
+from stadtretter.import_cli import import_command  # noqa: E402
 
 app.command("eval")(eval_command)
 app.command("dossier")(dossier_command)
 access_cli.register(app)  # db upgrade, users, keys
+app.command("import")(import_command)
 
 
 def print_sources(answer) -> None:  # noqa: ANN001

@@ -1,15 +1,15 @@
 """Question log (Fragenprotokoll): public questions with time, phase, abstention, filters, rating and comment.
 No IP, cookie, key or conversation id. Rows older than STADTRETTER_QUESTION_LOG_DAYS are deleted by the app.
 
-Revision ID: 0002_question_log
-Revises: 0001_accounts
+Revision ID: 0003_question_log
+Revises: 0002_jobs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_question_log"
-down_revision = "0001_accounts"
+revision = "0003_question_log"
+down_revision = "0002_jobs"
 branch_labels = None
 depends_on = None
 
