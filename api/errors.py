@@ -72,9 +72,43 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, detail, exc.headers)
 
 
+# Pydantic's English messages for the common cases, in German and naming the field; other messages (our own
+# validators) are German already. The shape (type, loc, msg, …) stays that of any FastAPI 422.
+_GERMAN_VALIDATION = {
+    "missing": "Feld „{field}“ fehlt",
+    "string_too_short": "Feld „{field}“ ist zu kurz (mindestens {min_length} Zeichen)",
+    "string_too_long": "Feld „{field}“ ist zu lang (höchstens {max_length} Zeichen)",
+    "too_short": "Feld „{field}“ braucht mindestens {min_length} Einträge",
+    "too_long": "Feld „{field}“ hat zu viele Einträge (höchstens {max_length})",
+    "literal_error": "Feld „{field}“: erlaubt sind {expected}",
+    "enum": "Feld „{field}“: erlaubt sind {expected}",
+    "string_pattern_mismatch": "Feld „{field}“ hat nicht die erwartete Form",
+    "int_parsing": "Feld „{field}“ muss eine ganze Zahl sein",
+    "greater_than_equal": "Feld „{field}“ muss mindestens {ge} sein",
+    "less_than_equal": "Feld „{field}“ darf höchstens {le} sein",
+    "string_type": "Feld „{field}“ muss Text sein",
+    "bool_parsing": "Feld „{field}“ muss true oder false sein",
+}
+
+
+def german_validation_errors(errors: list[dict]) -> list[dict]:
+    translated = []
+    for error in errors:
+        names = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header", "form")
+                 and not isinstance(part, int)]  # list positions: the field is what a person recognises
+        template = _GERMAN_VALIDATION.get(error.get("type", ""))
+        if template and names:
+            try:
+                error = {**error, "msg": template.format(field=".".join(names), **(error.get("ctx") or {}))}
+            except (KeyError, IndexError):
+                pass  # a context value the template does not know: keep pydantic's message
+        translated.append(error)
+    return translated
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(request, 422, jsonable_encoder(exc.errors()))
+    return error_response(request, 422, german_validation_errors(jsonable_encoder(exc.errors())))
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

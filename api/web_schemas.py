@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class FeedbackCitation(BaseModel):
     """What the participant saw of one citation; unknown fields sent by the client are dropped."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)  # strict: `"n": true` is no citation number
 
     n: int | None = None
     source_id: str | None = Field(default=None, max_length=200)

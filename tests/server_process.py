@@ -53,15 +53,12 @@ def main(port: int) -> None:
 
     from api.app import create_app
     from core.settings import Settings
-    from retriever.answer import AbstentionRule
     from services.container import Services
-    from tests.helpers import HashEmbeddings
+    from tests.helpers import HashEmbeddings, hash_answerability
 
     settings = Settings()
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
-    # A bag of words is no language model: relax the calibrated abstention so questions sharing a passage's words
-    # get an answer (as in tests/browser/conftest.py).
-    services.answerer.rule = AbstentionRule(min_cosine=0.35, max_unknown_ratio=0.5)
+    hash_answerability(services.answerer)  # a bag of words is no language model (as in tests/browser/conftest.py)
     uvicorn.run(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
 
 

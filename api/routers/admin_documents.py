@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import AdminDep
 from api.deps import ServicesDep
 from api.schemas import SourceSummary
-from core.vocabulary import PHASES, SOURCE_TYPES
+from core.vocabulary import Phase, SourceType
 from services.jobs import Job
 from services.uploads import ContentError, UploadMetadata
 
@@ -69,7 +69,7 @@ class JobsOut(BaseModel):
 
 
 class ImportRequest(BaseModel):
-    url: str = Field("", max_length=2000, description="Seite, Sitemap oder RSS/Atom-Feed (http/https)")
+    url: str = Field(min_length=1, max_length=2000, description="Seite, Sitemap oder RSS/Atom-Feed (http/https)")
 
 
 class AdminSource(SourceSummary):
@@ -106,7 +106,7 @@ def _job_out(job: Job) -> JobOut:
 def upload_documents(
     principal: AdminDep,
     services: ServicesDep,
-    files: Annotated[list[UploadFile] | None, File(description="eine oder mehrere Dateien")] = None,
+    files: Annotated[list[UploadFile], File(description="eine oder mehrere Dateien")],
     type: Annotated[str | None, Form(description="article | webtalk | course")] = None,  # noqa: A002
     title: Annotated[str | None, Form()] = None,
     date: Annotated[str | None, Form(description="JJJJ-MM-TT")] = None,
@@ -114,7 +114,7 @@ def upload_documents(
     phase: Annotated[str | None, Form(description="E | K | T")] = None,
 ) -> JobOut:
     limit = int(services.settings.max_upload_mb * 1024 * 1024)
-    received = [(upload.filename, upload.file.read(limit + 1)) for upload in files or [] if upload.filename != ""]
+    received = [(upload.filename, upload.file.read(limit + 1)) for upload in files if upload.filename != ""]
     metadata = UploadMetadata(type=type, title=title, date=date, url=url, phase=phase)
     return _job_out(services.content.queue_upload(received, metadata, created_by=principal.name))
 
@@ -138,16 +138,9 @@ def get_job(job_id: JobIdPath, principal: AdminDep, services: ServicesDep) -> Jo
 def list_documents(
     principal: AdminDep,
     services: ServicesDep,
-    type: Annotated[list[str] | None, Query(description="article | webtalk | course")] = None,  # noqa: A002
-    phase: Annotated[list[str] | None, Query(description="E | K | T")] = None,
+    type: Annotated[list[SourceType] | None, Query(description="article | webtalk | course")] = None,  # noqa: A002
+    phase: Annotated[list[Phase] | None, Query(description="E | K | T")] = None,
 ) -> AdminSourcesOut:
-    for value in type or []:
-        if value not in SOURCE_TYPES:
-            allowed = ", ".join(SOURCE_TYPES)
-            raise ContentError(f"Parameter „type“: unbekannter Quellentyp „{value}“ (erlaubt: {allowed})")
-    for value in phase or []:
-        if value not in PHASES:
-            raise ContentError(f"Parameter „phase“: unbekannte Phase „{value}“ (erlaubt: {', '.join(PHASES)})")
     content = services.content
     return AdminSourcesOut(sources=[
         AdminSource(
