@@ -324,6 +324,8 @@ class Services:
             return ReadinessCheck("lexical_index", False, f"Stichwortindex nicht lesbar: {exc}")
         if current:
             return ReadinessCheck("lexical_index", True, f"Stichwortindex passt zum Store ({chunks} Abschnitte)")
+        if chunks == 0 and not lexical.ids:  # a new instance: nothing ingested yet, no index built yet
+            return ReadinessCheck("lexical_index", True, "Noch nichts eingelesen: Store und Stichwortindex sind leer")
         return ReadinessCheck(
             "lexical_index", False,
             f"Stichwortindex ({len(lexical.ids)} Abschnitte) weicht vom Store ({chunks}) ab: läuft ein Einlesen? "

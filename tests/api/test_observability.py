@@ -184,6 +184,15 @@ def test_readyz_is_ready_with_german_details(client: TestClient) -> None:
     assert all(c["ok"] for c in body["checks"]) and "beschreibbar" in body["checks"][2]["detail"]
 
 
+def test_a_new_instance_with_nothing_ingested_is_ready(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "leer", metrics_token=TOKEN)
+    services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
+    with TestClient(create_app(settings, services)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.text  # an admin imports the first sources into a running server
+    assert "leer" in _check(response, "lexical_index")["detail"]
+
+
 def _check(response, name: str) -> dict:  # noqa: ANN001
     return next(c for c in response.json()["checks"] if c["name"] == name)
 
