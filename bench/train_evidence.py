@@ -5,10 +5,12 @@
 Data (never the paraphrase set): XQuAD-de (answer spans mark the positive sentence), GermanQuAD (question–passage
 pairs), the gold set (answer phrases, unanswerable questions). Each set is ingested by the real pipeline into
 .eval-cache/ (as `stadtretter eval` does); for every question the answer path runs as in the product (hybrid search,
-evidence rerank, the sentences of the chunks the answer reads) and `ExtractiveAnswerer.evidence` gives the feature
-rows. Synthetic unanswerables: each answerable question asked again with its gold document removed from the results
-(the nearest other text is the hard negative). Sentence vectors are cached in .eval-cache/evidence-vectors-*.npz,
-the feature rows in .eval-cache/evidence-rows-*.pkl (--fresh recomputes them).
+evidence rerank, the sentences of the chunks the answer reads, `ExtractiveAnswerer.evidence`). Synthetic
+unanswerables: each answerable question asked again with its gold document removed from the results (the nearest
+other text is the hard negative); with --missing-detail also each result again without the sentences holding the
+answer phrase (passage kept, detail missing). Sentence vectors are cached in .eval-cache/evidence-vectors-*.npz, the
+chunks read, their sentences and cosines in .eval-cache/evidence-raw-*.pkl (--fresh searches again); the feature
+rows are computed from these on every run, so a feature variant needs no new search.
 
 Figures, each trained without the set it is measured on:
 - XQuAD-de: answer span in the first (best) sentence, sentence model trained on gold (+ nothing else with spans);
@@ -38,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from core.settings import Settings  # noqa: E402
 from retriever.evidence import (  # noqa: E402
     RESULT_FEATURES, SENTENCE_FEATURES, EvidenceScorer, Features, LinearModel, Sentence, TermStats, answer_sentences,
-    candidate_sentences, in_context, result_features,
+    result_features,
 )
 from retriever.models import SearchHit  # noqa: E402
 from services.benchmarks import EvalSet, load_germanquad, load_gold, load_xquad  # noqa: E402
@@ -107,11 +109,12 @@ def collect(eval_set: EvalSet, limit: int | None, seed: int = 13) -> list[Raw]:
             removed = [hit for hit in pool if doc_key(hit.metadata, eval_set) not in question.sources][:k]
             variants.append((False, True, removed))
         for answerable, synthetic, hits in variants:
-            read = answerer.rerank(question.question, hits)[: answerer.chunks_to_read]
-            sentences = candidate_sentences(read)
+            hits = answerer.rerank(question.question, hits)
+            sentences, _ = answerer.evidence(question.question, hits)  # the product's candidates and cosines
             if not sentences:
                 continue
-            cosines = answerer.sentence_vectors([in_context(read[s.hit_rank], s.text) for s in sentences]) @ vector
+            read = hits[: answerer.chunks_to_read]
+            cosines = np.array([s.cosine for s in sentences])
             labels = None
             if question.answer_phrase and answerable:
                 phrase = normalise(question.answer_phrase)
@@ -182,7 +185,7 @@ def answerability_model(cases: list[Case], scorer: LinearModel) -> LinearModel:
     usable = [c for c in cases if not c.answerable or c.gold_read]
     # Each set and class weighs the same: pooled, XQuAD's passage-removed negatives (topic gone, top score low)
     # outweigh gold's real unanswerable questions (topic present, detail missing). Gold leave-one-group-out AUC /
-    # recall at 5 %: 0.763 / 0.250 → 0.788 / 0.350, GermanQuAD-removed 0.934 → 0.936 (bench/README.md).
+    # recall at 5 %: 0.763 / 0.250 → 0.786 / 0.350, GermanQuAD-removed 0.934 → 0.936 (bench/README.md).
     counts: dict[tuple[str, bool], int] = {}
     for case in usable:
         counts[case.set, case.answerable] = counts.get((case.set, case.answerable), 0) + 1
