@@ -1,6 +1,7 @@
 // The Verwaltung page: upload (drag and drop, progress), web import, the job list (polled while jobs run), the
 // source list (filter, delete with confirmation) and API keys. Text from the server is set as textContent only.
 import { AdminError, request, upload } from "./verwaltung-api.js";
+import { el } from "./dom.js";
 import { Vocabulary, embeddedVocabulary } from "./vocabulary.js";
 
 const root = document.getElementById("verwaltung");
@@ -13,19 +14,6 @@ const OUTCOME_LABELS = { added: "neu", updated: "aktualisiert", unchanged: "unve
 const ORIGIN_LABELS = { upload: "Hochgeladen", import: "Importiert", corpus: "Korpus-Ordner" };
 const POLL_ACTIVE_MS = 1000;
 const POLL_IDLE_MS = 10000;
-
-/** A DOM element: el("td", { class: "x" }, "text", child). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
-  return node;
-}
 
 function say(role, text, isError = false) {
   const node = $(role);

@@ -4,25 +4,11 @@
 
 import { authFetch, errorMessage } from "./auth.js";
 import { formatDate, safeUrl } from "./format.js";
+import { el } from "./dom.js";
 import { Vocabulary, embeddedVocabulary } from "./vocabulary.js";
 
 const vocabulary = new Vocabulary(embeddedVocabulary());
 const $ = (selector) => document.querySelector(selector);
-
-/** A DOM element: el("a", {href, class: "x"}, "text", child). Text is never parsed as HTML. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) node.append(child);
-  }
-  return node;
-}
 
 function link(href, text) {
   const safe = href && href.startsWith("/") ? href : safeUrl(href);
