@@ -255,7 +255,7 @@ function downvotedItem(item) {
 function monthBlock(cell) {
   const phase = cell.phase === "ohne" ? "ohne Phase" : phaseBadge(cell.phase);
   return el("div", { class: "sr-ws-month" },
-    el("h4", {}, `${cell.month} · `, phase, ` · ${cell.questions} Fragen`),
+    el("h4", {}, `${cell.month} · `, phase, ` · ${cell.questions} ${cell.questions === 1 ? "Frage" : "Fragen"}`),
     el("ol", {}, cell.topics.map((t) => el("li", {}, `${t.example} (${t.count}×)`))));
 }
 
