@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -141,18 +142,24 @@ def run_clients(url: str, questions: list[str], clients: int, max_seconds: float
                     if not ok:
                         errors.append(detail)
 
+    return drive(clients, lambda n: worker(), latencies, errors)
+
+
+def drive(clients: int, worker: Callable[[int], None], latencies: list[float], errors: list[str]) -> dict:
+    """Run `worker(n)` for n in 0..clients-1 in threads, then summarise what they recorded."""
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
     return {
         "clients": clients, "requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
-        "throughput_rps": round(len(latencies) / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
+        "throughput_rps": round(len(latencies) / elapsed, 2) if elapsed else None, "seconds": round(elapsed, 1),
     }
 
 
@@ -234,20 +241,7 @@ def run_mixed(base: str, questions: list[str], clients: int, seconds: float, see
                     if not ok:
                         errors.append(detail)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return {
-        "clients": clients, "requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
-        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-        "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
-        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
-        "throughput_rps": round(len(latencies) / elapsed, 2) if elapsed else None, "seconds": round(elapsed, 1),
-    }
+    return drive(clients, worker, latencies, errors)
 
 
 def measured_mixed(base: str, questions: list[str], clients: int, seconds: float, server_pid: int) -> dict:
