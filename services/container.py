@@ -37,6 +37,7 @@ from services.dossier import DossierBuilder
 from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
+from services.legacy_state import import_legacy_files
 from services.jobs import JobStore, JobWorker
 from services.source_view import SourceViewService
 
@@ -114,7 +115,7 @@ class Services:
 
     @cached_property
     def registry(self) -> Registry:
-        return Registry(self.settings.registry_path)
+        return Registry(self.database.engine, self.settings.collection)
 
     @cached_property
     def lexical(self) -> LexicalIndex:
@@ -154,7 +155,7 @@ class Services:
     def qa(self) -> QAService:
         """Questions and answers (extractive or LLM, streamed or not, with conversations): API and CLI use this."""
         conversations = ConversationStore(
-            self.settings.app_db_path, self.settings.conversation_retention_days, self.settings.conversation_max_turns
+            self.database.engine, self.settings.conversation_retention_days, self.settings.conversation_max_turns
         )
         return QAService(self.settings, self.answerer, self.embeddings, conversations, self._answer_tagger())
 
@@ -187,14 +188,16 @@ class Services:
 
     @cached_property
     def feedback(self) -> FeedbackStore:
-        return FeedbackStore(self.settings.app_db_path)
+        return FeedbackStore(self.database.engine)
 
     @cached_property
     def database(self) -> Database:
         """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
-        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message. Then the state
+        files of older versions in the data directory are copied in, once."""
         database = Database(self.settings.state_database_url)
         database.ensure_current(apply=database.is_sqlite)
+        import_legacy_files(database.engine, self.settings.data_dir, self.settings.collection)
         return database
 
     @cached_property
@@ -348,10 +351,11 @@ class Services:
 
     def reindex(self, progress: Progress | None = None) -> IngestReport:
         """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
-        paths = [Path(p) for p in sorted({r.path for r in Registry(self.settings.registry_path).all()})]
+        registry = self.registry
+        paths = [Path(p) for p in sorted({r.path for r in registry.all()})]
         side = self.settings.model_copy(update={"collection": f"{self.settings.collection}-reindex"})
-        side_registry_path = self.settings.data_dir / "registry-reindex.sqlite"
-        side_registry_path.unlink(missing_ok=True)
+        side_registry = Registry(self.database.engine, side.collection)
+        side_registry.clear()  # left over from an interrupted reindex
         client = make_client(self.settings)  # not self.store: opening the old collection is refused after a model change
         try:
             client.delete_collection(side.collection)  # left over from an interrupted reindex
@@ -360,7 +364,7 @@ class Services:
         side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=client)
         side_lexical = LexicalIndex(self.settings.data_dir / "lexical-reindex")
         pipeline = IngestPipeline(
-            side, self.embeddings, side_store, Registry(side_registry_path),
+            side, self.embeddings, side_store, side_registry,
             enrichers=self._enrichers(), listeners=[side_lexical],
         )
         report = pipeline.run(paths or [self.settings.corpus_dir], progress=progress)
@@ -371,7 +375,7 @@ class Services:
         except Exception:  # the old collection may not exist
             pass
         side_store.collection.modify(name=self.settings.collection)
-        os.replace(side_registry_path, self.settings.registry_path)
+        registry.adopt(side_registry)
         shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
         os.replace(side_lexical.path, self.settings.lexical_path)
         self.reset()

@@ -234,7 +234,7 @@ def serve(
     from pydantic import ValidationError
 
     from api.auth import StartRefused
-    from core.database import DatabaseOutdated
+    from core.database import DatabaseUnusable
 
     try:
         settings: Settings = get_settings()
@@ -242,7 +242,7 @@ def serve(
     except ValidationError as exc:
         reasons = "; ".join(f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())
         _fail(f"Der Server startet nicht: {reasons}", 2)
-    except (StartRefused, DatabaseOutdated) as exc:
+    except (StartRefused, DatabaseUnusable) as exc:
         _fail(f"Der Server startet nicht: {exc}", 2)
     console.print(f"Stadtretter Wissens-Chat läuft auf http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
