@@ -186,15 +186,25 @@ def _test_state_database(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+def _new_state_database_url(request: pytest.FixtureRequest, path: Path, migrated: bool) -> str:
+    if TEST_DATABASE != "postgresql":
+        return f"sqlite:///{path}"  # SQLite is migrated on first use
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database(migrated=migrated)
+    request.addfinalizer(lambda: server.drop_database(url))
+    return url
+
+
 @pytest.fixture
 def empty_state_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A state database without any schema: SQLite in tmp_path, or a new empty PostgreSQL database."""
-    if TEST_DATABASE != "postgresql":
-        return f"sqlite:///{tmp_path / 'empty-state.sqlite3'}"
-    server = request.getfixturevalue("postgres_server")
-    url = server.create_database(migrated=False)
-    request.addfinalizer(lambda: server.drop_database(url))
-    return url
+    return _new_state_database_url(request, tmp_path / "empty-state.sqlite3", migrated=False)
+
+
+@pytest.fixture
+def fresh_state_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Another state database for this test (beside the one STADTRETTER_DATABASE_URL names), ready to use."""
+    return _new_state_database_url(request, tmp_path / "fresh-state.sqlite3", migrated=True)
 
 
 @pytest.fixture
