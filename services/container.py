@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from argon2 import PasswordHasher
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import Database
+from core.database import Database, DatabaseUnusable
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
 from core.settings import Settings
@@ -286,13 +288,19 @@ class Services:
             model_loaded=model_loaded,
             embedding_model=self.embeddings.model_name if model_loaded else None,
             chunks=chunks,
-            sources=len(self.registry.all()),
+            sources=self._source_count(),
             detail=detail,
         )
 
+    def _source_count(self) -> int:
+        try:
+            return len(self.registry.all())
+        except (DatabaseUnusable, SQLAlchemyError):  # the readiness check "database" says why
+            return 0
+
     def readiness(self) -> list[ReadinessCheck]:
         """What /readyz reports: store reachable, model loaded, data directory writable, lexical index in step with
-        the store. German details; never raises."""
+        the store, state database reachable and current. German details; never raises."""
         status = self.status()
         checks = [
             ReadinessCheck("store", status.store_reachable, f"Chroma erreichbar, {status.chunks} Abschnitte"
@@ -305,7 +313,18 @@ class Services:
             checks.append(self._lexical_check(status.chunks))
         else:
             checks.append(ReadinessCheck("lexical_index", False, "Ohne erreichbaren Store nicht prüfbar"))
+        checks.append(self._database_check())
         return checks
+
+    def _database_check(self) -> ReadinessCheck:
+        try:
+            with self.database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DatabaseUnusable:
+            return ReadinessCheck("database", False, "Zustandsdatenbank nicht auf dem aktuellen Stand")
+        except SQLAlchemyError as exc:  # no URL or host in the detail: /readyz is public
+            return ReadinessCheck("database", False, f"Zustandsdatenbank nicht erreichbar ({type(exc).__name__})")
+        return ReadinessCheck("database", True, "Zustandsdatenbank erreichbar")
 
     def _data_dir_check(self) -> ReadinessCheck:
         data_dir = self.settings.data_dir

@@ -22,6 +22,7 @@ from services.container import Services
 from services.feedback import feedback_table
 from services.legacy_state import LegacyImportFailed
 from stadtretter import cli
+from tests.conftest import free_port
 from tests.helpers import HashEmbeddings
 
 # The schemas of the files earlier versions wrote (ingest/registry.py, retriever/conversation.py, services/feedback.py).
@@ -149,6 +150,16 @@ def test_registry_order_puts_missing_dates_last_on_every_database(state_database
     assert [r.source_id for r in registry.all()] == ["neu.md", "alt.md", "ohne.md"]
 
 
+def test_readiness_reports_an_unreachable_state_database_without_its_address(tmp_path: Path) -> None:
+    unreachable = f"postgresql+psycopg://niemand@127.0.0.1:{free_port()}/stadtretter?connect_timeout=2"
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=tmp_path / "leer",
+                        database_url=unreachable)
+    checks = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None).readiness()
+    database = next(check for check in checks if check.name == "database")
+    assert not database.ok and database.detail.startswith("Zustandsdatenbank nicht erreichbar")
+    assert "niemand" not in database.detail and "127.0.0.1" not in database.detail
+
+
 # --- PostgreSQL (always: the server is started by the test, `make postgresql` installs it) ------------------------
 
 
@@ -164,6 +175,9 @@ def test_db_upgrade_migrates_postgresql_and_the_api_refuses_an_outdated_schema(
         monkeypatch.setenv("STADTRETTER_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("STADTRETTER_DATABASE_URL", url)
         get_settings.cache_clear()
+        refused = CliRunner().invoke(cli.app, ["sources"])
+        assert refused.exit_code == 1 and "Bitte zuerst `stadtretter db upgrade`" in " ".join(refused.output.split())
+        assert "Traceback" not in refused.output
         head = Database("sqlite://").head_revision()
         upgraded = CliRunner().invoke(cli.app, ["db", "upgrade"])
         assert upgraded.exit_code == 0 and f"aktualisiert: leer → {head}" in upgraded.stdout, upgraded.output
