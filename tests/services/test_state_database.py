@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ from core.database import Database, DatabaseOutdated
 from core.settings import Settings, get_settings
 from ingest.registry import Registry, SourceRecord
 from retriever.conversation import ConversationStore
+from retriever.models import Answer
 from services.container import Services
 from services.feedback import feedback_table
 from services.legacy_state import LegacyImportFailed
+from services.question_log import QuestionLog
 from stadtretter import cli
 from tests.conftest import free_port
 from tests.helpers import HashEmbeddings
@@ -148,6 +151,22 @@ def test_registry_order_puts_missing_dates_last_on_every_database(state_database
     for source_id, date in (("ohne.md", None), ("alt.md", "2020-01-01"), ("neu.md", "2024-01-01")):
         registry.save(SourceRecord(source_id, f"/k/{source_id}", "h", title=source_id, type="article", date=date))
     assert [r.source_id for r in registry.all()] == ["neu.md", "alt.md", "ohne.md"]
+
+
+def test_question_log_text_search_takes_percent_and_underscore_literally(state_database: Database) -> None:
+    log = QuestionLog(state_database.engine, 180, HashEmbeddings())
+    questions = ("Wie hoch sind 50 % Förderung?", "Wie hoch sind 50 Euro?", "Was heißt WLAN_PLUS?", "Was heißt WLANxPLUS?")
+    for question in questions:
+        log.record(question, Answer(question, "…", [], abstained=True))
+    assert [e.question for e in log.entries(text="50 %")] == ["Wie hoch sind 50 % Förderung?"]
+    assert [e.question for e in log.entries(text="wlan_plus")] == ["Was heißt WLAN_PLUS?"]  # case-insensitive
+
+
+def test_two_processes_writing_one_new_conversation_never_collide(state_database: Database) -> None:
+    stores = [ConversationStore(Database(state_database.url).engine, max_turns=20) for _ in range(4)]
+    with ThreadPoolExecutor(len(stores)) as pool:  # each store has its own engine, like separate replicas
+        list(pool.map(lambda n: stores[n % 4].add_turn("neu", f"Frage {n}?", "Antwort."), range(12)))
+    assert len(stores[0].turns("neu")) == 12 and stores[0].count() == 1
 
 
 def test_readiness_reports_an_unreachable_state_database_without_its_address(tmp_path: Path) -> None:
