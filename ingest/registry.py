@@ -128,8 +128,9 @@ def row_of(record: SourceRecord) -> dict[str, Any]:
 
 def record_of(row: Any) -> SourceRecord:
     """A record from a row mapping (of this table, or of the old registry file: services/legacy_state.py)."""
-    data = {name: row[name] for name in ("source_id", *_COLUMNS)}
+    data = {name: row.get(name) for name in ("source_id", *_COLUMNS)}
     data["phase_scores"] = json.loads(data["phase_scores"] or "{}")
     data["warnings"] = json.loads(data["warnings"] or "[]")
     data["updated_at"] = data["updated_at"] or 0.0
+    data["chunk_count"] = data["chunk_count"] or 0
     return SourceRecord(**data)

@@ -57,7 +57,7 @@ def _reading(path: Path) -> Iterator[sqlite3.Connection]:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as old:
             old.row_factory = sqlite3.Row
             yield old
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, KeyError, IndexError, ValueError) as exc:  # not SQLite, or not the expected tables/JSON
         raise LegacyImportFailed(
             f"Die alte Datei {path} konnte nicht in die Zustandsdatenbank übernommen werden ({exc}). Es wurde "
             "nichts aus ihr übernommen; bitte die Datei prüfen oder beiseitelegen und den Server erneut starten."
@@ -77,8 +77,8 @@ def _copy_registry(old: sqlite3.Connection, db: Connection, collection: str) -> 
         return 0
     present = set(db.execute(select(sources_table.c.source_id).where(sources_table.c.collection == collection))
                   .scalars())
-    rows = [{"collection": collection, **row_of(record_of(row))} for row in old.execute("SELECT * FROM sources")
-            if row["source_id"] not in present]
+    rows = [{"collection": collection, **row_of(record_of(dict(row)))}
+            for row in old.execute("SELECT * FROM sources") if row["source_id"] not in present]
     if rows:
         db.execute(sources_table.insert(), rows)
     return len(rows)

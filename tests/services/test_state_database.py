@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from core.database import Database, DatabaseOutdated
 from core.settings import Settings, get_settings
-from ingest.registry import Registry, SourceRecord
+from ingest.registry import Registry, SourceRecord, sources_table
 from retriever.conversation import ConversationStore
 from retriever.models import Answer
 from services.container import Services
@@ -113,15 +113,30 @@ def test_old_state_files_are_copied_once_then_renamed(tmp_path: Path) -> None:
     assert again.feedback.list(10)[1] == 3
 
 
-def test_an_unreadable_old_file_stops_the_start_in_german_and_nothing_is_copied(tmp_path: Path) -> None:
+def break_app_file(data_dir: Path) -> None:
+    (data_dir / "app.sqlite").write_bytes(b"kein SQLite, sondern Text " * 200)
+
+
+def break_registry_json(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "registry.sqlite") as db:
+        db.execute("UPDATE sources SET warnings = '[kaputt' WHERE source_id = 'articles/wlan.md'")
+    db.close()
+
+
+@pytest.mark.parametrize(("damage", "name"), [(break_app_file, "app.sqlite"), (break_registry_json, "registry.sqlite")])
+def test_an_unreadable_old_file_stops_the_start_in_german_and_nothing_is_copied(tmp_path: Path, damage,
+                                                                                 name: str) -> None:  # noqa: ANN001
     data_dir = tmp_path / "data"
     old_files(data_dir, 1.0)
-    (data_dir / "app.sqlite").write_bytes(b"kein SQLite, sondern Text " * 200)
+    damage(data_dir)
     services = services_for(data_dir)
-    with pytest.raises(LegacyImportFailed, match=r"app\.sqlite konnte nicht in die Zustandsdatenbank"):
+    with pytest.raises(LegacyImportFailed, match=rf"{name}\ konnte nicht in die Zustandsdatenbank"):
         services.database  # noqa: B018
-    assert (data_dir / "app.sqlite").is_file()  # kept for the operator to inspect
+    assert (data_dir / name).is_file()  # kept for the operator to inspect
     database = Database(services.settings.state_database_url)
+    with database.engine.connect() as db:
+        sources = db.execute(select(func.count()).select_from(sources_table)).scalar_one()
+    assert sources == (2 if name == "app.sqlite" else 0)  # each file is copied whole or not at all
     assert feedback_rows(database) == 0
     database.dispose()
 
