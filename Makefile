@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run   – install, ingest the bundled corpus, serve API + web chat on http://127.0.0.1:8000
-#   make test  – install (with test extras and Chromium) and run all tests
+#   make test  – install (with test extras, Chromium and PostgreSQL) and run all tests: the whole suite on SQLite,
+#                then the tests that touch the state database on PostgreSQL
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev browser fonts run test eval bench clean
+.PHONY: install install-dev browser fonts postgresql run test eval bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +29,20 @@ browser:
 fonts:
 	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null)
 
+# PostgreSQL binaries for the second test pass (the tests start their own server in a temporary directory).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+# The suites that read or write the state database (registry, conversations, feedback, accounts, jobs, log).
+POSTGRES_TESTS := tests/services tests/api tests/ingest tests/retriever tests/werkstatt tests/test_access_cli.py
+
 run: install fonts
 	$(VENV)/bin/stadtretter ingest corpus --prune
 	$(VENV)/bin/stadtretter serve
 
-test: install-dev browser fonts
+test: install-dev browser fonts postgresql
 	$(PY) -m pytest -q
+	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q $(POSTGRES_TESTS)
 
 eval: install
 	$(VENV)/bin/stadtretter eval

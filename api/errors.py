@@ -5,12 +5,12 @@ X-Request-ID header), so a participant's report can be found in the log."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from api.observability import REQUEST_ID_HEADER, request_id_of
@@ -44,8 +44,10 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("%s %s [%s]: SQLite: %s", request.method, request.url.path, request_id_of(request), exc)
-    return error_response(request, 503, f"{DATABASE_UNAVAILABLE}: {exc}")
+    # the driver's own message, without SQLAlchemy's statement and documentation link
+    reason = getattr(exc, "orig", None) or exc
+    logger.error("%s %s [%s]: Datenbank: %s", request.method, request.url.path, request_id_of(request), exc)
+    return error_response(request, 503, f"{DATABASE_UNAVAILABLE}: {reason}")
 
 
 # Starlette's own English details for unknown paths and methods.
@@ -125,7 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ContentError, _content_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(EmbeddingUnavailable, _store_error)
-    app.add_exception_handler(sqlite3.Error, _database_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)

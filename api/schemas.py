@@ -153,7 +153,7 @@ class HealthResponse(BaseModel):
 
 
 class ReadinessCheckOut(BaseModel):
-    name: Literal["store", "model", "data_dir", "lexical_index"]
+    name: Literal["store", "model", "data_dir", "lexical_index", "database"]
     ok: bool
     detail: str
 

@@ -254,10 +254,14 @@ def measured_mixed(base: str, questions: list[str], clients: int, seconds: float
 
 def side_ingestion_files(data_dir: Path, chunks: int) -> list[str]:
     """Files of the served index that together make about `chunks` chunks (their counts from its registry)."""
+    from core.database import Database
+    from core.settings import Settings
     from ingest.registry import Registry
 
+    settings = Settings(data_dir=data_dir)
+    registry = Registry(Database(settings.state_database_url).engine, settings.collection)
     picked, total = [], 0
-    for record in sorted(Registry(data_dir / "registry.sqlite").ingested(), key=lambda r: r.path):
+    for record in sorted(registry.ingested(), key=lambda r: r.path):
         if total < chunks and Path(record.path).is_file():
             picked.append(record.path)
             total += record.chunk_count

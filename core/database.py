@@ -1,23 +1,26 @@
-"""The state database (accounts, API keys, sessions and whatever later issues add): SQLAlchemy 2 with Alembic
-migrations shipped as package data (core/migrations), so `stadtretter db upgrade` works from an installed wheel.
+"""The state database: everything that is not vectors (source registry, conversations, feedback, question log,
+accounts, API keys, sessions, jobs). SQLAlchemy 2 with Alembic migrations shipped as package data
+(core/migrations), so `stadtretter db upgrade` works from an installed wheel.
 
 One URL decides the backend (`Settings.state_database_url`): SQLite under the data directory by default, a
-PostgreSQL URL works through the same code path. The chat's older SQLite files (registry, conversations, feedback)
-are not part of it.
+PostgreSQL URL (psycopg 3) works through the same code path; `upsert` is the one statement the dialects spell
+differently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -26,8 +29,25 @@ class Base(DeclarativeBase):
     """Declarative base of every table in the state database; schema changes go through a migration."""
 
 
-class DatabaseOutdated(RuntimeError):
+class DatabaseUnusable(RuntimeError):
+    """The server must not start on this state database; the message (German) says why and what to do."""
+
+
+class DatabaseOutdated(DatabaseUnusable):
     """The schema does not match the code (behind: `stadtretter db upgrade`; unknown: newer); message in German."""
+
+
+_DIALECT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def upsert(connection: Connection, table: Table, values: Mapping[str, Any], key: Sequence[str],
+           update: Sequence[str]) -> None:
+    """INSERT, or on a conflict on the `key` columns UPDATE the `update` columns (atomic: no read before the write,
+    so two processes writing the same row never fail on the primary key)."""
+    statement = _DIALECT_INSERT[connection.dialect.name](table).values(**values)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=list(key), set_={column: statement.excluded[column] for column in update}
+    ))
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection

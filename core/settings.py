@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
 
-    # Storage: Chroma and all other state (registry, lexical index, conversations, feedback) live under data_dir.
+    # Storage: embedded Chroma, the lexical index, uploads and the default SQLite state database live under data_dir.
     data_dir: Path = Path("data")
     corpus_dir: Path = Path("corpus")
     chroma_url: str | None = Field(default=None, description="unset = embedded PersistentClient")
@@ -127,19 +127,12 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
-    def registry_path(self) -> Path:
-        return self.data_dir / "registry.sqlite"
-
-    @property
     def lexical_path(self) -> Path:
         return self.data_dir / "lexical"
 
-    @property
-    def app_db_path(self) -> Path:
-        return self.data_dir / "app.sqlite"
-
     # --- Accounts, keys, sessions, rate limits (issue 15: api/auth.py, services/accounts.py, services/api_keys.py)
-    # State database (SQLAlchemy URL). Unset = SQLite under data_dir; a PostgreSQL URL uses the same code path.
+    # State database (SQLAlchemy URL) for everything but vectors: registry, conversations, feedback, question log,
+    # accounts, keys, sessions, jobs. Unset = SQLite under data_dir; postgresql+psycopg://… uses the same code path.
     database_url: str | None = None
     # Without public access, asking/searching/reading sources needs an API key with scope ask/search (or a login).
     public_access: bool = True

@@ -9,12 +9,13 @@ from __future__ import annotations
 import fnmatch
 import errno
 import hashlib
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file, source_id_for
@@ -168,7 +169,7 @@ class IngestPipeline:
             except LoaderError as exc:
                 report.failed.append(FailedFile(str(path), str(exc)))
                 outcome = None
-            except sqlite3.Error as exc:  # the registry cannot be written: no later file could be either
+            except SQLAlchemyError as exc:  # the registry cannot be written: no later file could be either
                 raise write_failure(f"Einlesen von {path}: Schreiben des Registers", exc, self.settings.data_dir) from exc
             except OSError as exc:
                 if exc.errno in WRITE_FULL_ERRNOS:

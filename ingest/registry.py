@@ -1,35 +1,44 @@
-"""SQLite registry of ingested files: what was ingested from where, with which file hash and model.
+"""Registry of ingested files: what was ingested from where, with which file hash and model.
 
 It lets a re-run skip unchanged files without parsing or embedding them, marks documents whose replacement is
 in progress (so a crash is repaired on the next run), and answers `GET /v1/sources` without scanning Chroma.
+
+The table `sources` lives in the state database (core/database.py, Alembic revision 0004_chat_state). Each row
+belongs to a Chroma collection: a reindex fills the rows of its side collection and `adopt` swaps them in within
+one transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from core.sqlite import connect
+from sqlalchemy import Column, Engine, Float, Integer, String, Table, Text, delete, select, update
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
-    source_id TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    file_hash TEXT NOT NULL,
-    status TEXT NOT NULL,            -- 'ok' or 'replacing' (crash during replacement: repair on next run)
-    title TEXT, type TEXT, url TEXT, date TEXT, author TEXT,
-    chunk_count INTEGER NOT NULL DEFAULT 0,
-    phase TEXT,
-    phase_scores TEXT,
-    warnings TEXT,
-    updated_at REAL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-"""
+from core.database import Base, upsert
+
+sources_table = Table(
+    "sources",
+    Base.metadata,
+    Column("collection", String(200), primary_key=True),  # the Chroma collection holding the chunks
+    Column("source_id", Text, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("file_hash", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # 'ok' or 'replacing' (crash during replacement: repair next run)
+    Column("title", Text),
+    Column("type", String(32)),
+    Column("url", Text),
+    Column("date", String(32)),
+    Column("author", Text),
+    Column("chunk_count", Integer, nullable=False, default=0),
+    Column("phase", String(16)),
+    Column("phase_scores", Text),  # JSON object
+    Column("warnings", Text),  # JSON list
+    Column("updated_at", Float),  # Unix time
+)
+_COLUMNS = [column.name for column in sources_table.columns if column.name not in ("collection", "source_id")]
 
 
 @dataclass
@@ -51,70 +60,77 @@ class SourceRecord:
 
 
 class Registry:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+    """The registry rows of one Chroma collection."""
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path)
+    def __init__(self, engine: Engine, collection: str) -> None:
+        self.engine = engine
+        self.collection = collection
+
+    def _mine(self) -> Any:
+        return sources_table.c.collection == self.collection
 
     def get(self, source_id: str) -> SourceRecord | None:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM sources WHERE source_id = ?", (source_id,)).fetchone()
-        return _record(row) if row else None
+        with self.engine.connect() as db:
+            row = db.execute(select(sources_table).where(self._mine(), sources_table.c.source_id == source_id)).first()
+        return record_of(row._mapping) if row else None
 
     def all(self) -> list[SourceRecord]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM sources ORDER BY type, date DESC, title").fetchall()
-        return [_record(row) for row in rows]
+        c = sources_table.c
+        # NULLs placed explicitly: SQLite and PostgreSQL sort them at opposite ends by default
+        query = select(sources_table).where(self._mine()).order_by(
+            c.type.asc().nulls_first(), c.date.desc().nulls_last(), c.title.asc().nulls_first()
+        )
+        with self.engine.connect() as db:
+            return [record_of(row._mapping) for row in db.execute(query)]
 
     def ingested(self) -> list[SourceRecord]:
         """The documents that were ingested successfully (what users can search and cite)."""
         return [record for record in self.all() if record.status == "ok"]
 
     def mark_replacing(self, source_id: str, path: str) -> None:
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO sources (source_id, path, file_hash, status, updated_at) VALUES (?, ?, '', 'replacing', ?)"
-                " ON CONFLICT(source_id) DO UPDATE SET status = 'replacing', updated_at = excluded.updated_at",
-                (source_id, path, time.time()),
-            )
+        values = {"collection": self.collection, "source_id": source_id, "path": path, "file_hash": "",
+                  "status": "replacing", "chunk_count": 0, "updated_at": time.time()}
+        with self.engine.begin() as db:
+            upsert(db, sources_table, values, key=("collection", "source_id"), update=("status", "updated_at"))
 
     def save(self, record: SourceRecord) -> None:
         record.updated_at = time.time()
-        with self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO sources (source_id, path, file_hash, status, title, type, url, date, author,"
-                " chunk_count, phase, phase_scores, warnings, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.source_id, record.path, record.file_hash, record.status, record.title, record.type,
-                    record.url, record.date, record.author, record.chunk_count, record.phase,
-                    json.dumps(record.phase_scores), json.dumps(record.warnings, ensure_ascii=False), record.updated_at,
-                ),
-            )
+        with self.engine.begin() as db:
+            upsert(db, sources_table, {"collection": self.collection, **row_of(record)},
+                   key=("collection", "source_id"), update=_COLUMNS)
 
     def remove(self, source_id: str) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM sources WHERE source_id = ?", (source_id,))
+        with self.engine.begin() as db:
+            db.execute(delete(sources_table).where(self._mine(), sources_table.c.source_id == source_id))
 
     def clear(self) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM sources")
+        with self.engine.begin() as db:
+            db.execute(delete(sources_table).where(self._mine()))
 
-    def get_meta(self, key: str) -> str | None:
-        with self._connect() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row["value"] if row else None
+    def adopt(self, other: Registry) -> None:
+        """Replace this collection's rows by those of `other` (a reindex's side collection), in one transaction:
+        a reader sees either the old registry or the new one."""
+        with self.engine.begin() as db:
+            db.execute(delete(sources_table).where(self._mine()))
+            db.execute(update(sources_table).where(sources_table.c.collection == other.collection)
+                       .values(collection=self.collection))
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+def row_of(record: SourceRecord) -> dict[str, Any]:
+    """A record as column values (JSON for the score and warning lists)."""
+    return {
+        "source_id": record.source_id, "path": record.path, "file_hash": record.file_hash, "status": record.status,
+        "title": record.title, "type": record.type, "url": record.url, "date": record.date, "author": record.author,
+        "chunk_count": record.chunk_count, "phase": record.phase, "phase_scores": json.dumps(record.phase_scores),
+        "warnings": json.dumps(record.warnings, ensure_ascii=False), "updated_at": record.updated_at,
+    }
 
 
-def _record(row: sqlite3.Row) -> SourceRecord:
-    data = dict(row)
-    data["phase_scores"] = json.loads(data.get("phase_scores") or "{}")
-    data["warnings"] = json.loads(data.get("warnings") or "[]")
+def record_of(row: Any) -> SourceRecord:
+    """A record from a row mapping (of this table, or of the old registry file: services/legacy_state.py)."""
+    data = {name: row.get(name) for name in ("source_id", *_COLUMNS)}
+    data["phase_scores"] = json.loads(data["phase_scores"] or "{}")
+    data["warnings"] = json.loads(data["warnings"] or "[]")
+    data["updated_at"] = data["updated_at"] or 0.0
+    data["chunk_count"] = data["chunk_count"] or 0
     return SourceRecord(**data)

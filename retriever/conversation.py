@@ -1,4 +1,4 @@
-"""Conversations: a small SQLite store of question/answer turns, and the rewriting of follow-up questions
+"""Conversations: question/answer turns in the state database, and the rewriting of follow-up questions
 ("Und wie finanziert man das?") into standalone queries before retrieval.
 
 Extractive mode rewrites without a model, by a rule that is easy to explain: a follow-up (very short, starting
@@ -11,21 +11,43 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy import (
+    Column, Connection, Engine, Float, ForeignKey, Index, Integer, String, Table, Text, delete, func, select,
+)
+
+from core.database import Base, upsert
 from retriever.text import analyze, fold, key_terms
 
 logger = logging.getLogger("stadtretter.conversation")
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DAY = 86400.0
+
+# Created by the Alembic revision 0004_chat_state (core/migrations/versions).
+conversations_table = Table(
+    "conversations",
+    Base.metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),  # Unix time
+    Column("updated_at", Float, nullable=False, index=True),
+)
+turns_table = Table(
+    "conversation_turns",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("query", Text),  # the standalone form used for retrieval
+    Column("answer", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_conversation_turns_conversation", "conversation_id", "id"),
+)
 
 
 def new_conversation_id() -> str:
@@ -46,49 +68,13 @@ class Turn:
 
 class ConversationStore:
     """Tables `conversations` (id, created_at, updated_at) and `conversation_turns` (one row per question and
-    answer) in the app database. Conversations idle longer than retention_days are deleted; each keeps at most
+    answer) in the state database. Conversations idle longer than retention_days are deleted; each keeps at most
     max_turns turns (the oldest are dropped)."""
 
-    def __init__(self, path: Path, retention_days: int = 30, max_turns: int = 20) -> None:
-        self.path = Path(path)
+    def __init__(self, engine: Engine, retention_days: int = 30, max_turns: int = 20) -> None:
+        self.engine = engine
         self.retention_days = retention_days
         self.max_turns = max_turns
-        self._ready = False
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10)
-        try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            if not self._ready:
-                self._create(connection)
-            with connection:
-                yield connection
-        finally:
-            connection.close()
-
-    def _create(self, connection: sqlite3.Connection) -> None:
-        connection.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS conversations (
-                id TEXT PRIMARY KEY,
-                created_at REAL NOT NULL,
-                updated_at REAL NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated_at);
-            CREATE TABLE IF NOT EXISTS conversation_turns (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-                question TEXT NOT NULL,
-                query TEXT,
-                answer TEXT NOT NULL,
-                created_at REAL NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS conversation_turns_conversation ON conversation_turns(conversation_id, id);
-            """
-        )
-        self._ready = True
 
     def _cutoff(self, now: float) -> float:
         return now - self.retention_days * DAY
@@ -96,35 +82,28 @@ class ConversationStore:
     def add_turn(self, conversation_id: str, question: str, answer: str, query: str | None = None,
                  now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO conversations (id, created_at, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
-                (conversation_id, now, now),
-            )
-            db.execute(
-                "INSERT INTO conversation_turns (conversation_id, question, query, answer, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, question, query, answer, now),
-            )
-            db.execute(
-                "DELETE FROM conversation_turns WHERE conversation_id = ? AND id NOT IN ("
-                "SELECT id FROM conversation_turns WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)",
-                (conversation_id, conversation_id, self.max_turns),
-            )
+        with self.engine.begin() as db:
+            upsert(db, conversations_table, {"id": conversation_id, "created_at": now, "updated_at": now},
+                   key=("id",), update=("updated_at",))
+            db.execute(turns_table.insert().values(
+                conversation_id=conversation_id, question=question, query=query, answer=answer, created_at=now
+            ))
+            newest = (select(turns_table.c.id).where(turns_table.c.conversation_id == conversation_id)
+                      .order_by(turns_table.c.id.desc()).limit(self.max_turns))
+            db.execute(delete(turns_table).where(
+                turns_table.c.conversation_id == conversation_id, turns_table.c.id.not_in(newest)
+            ))
             self._prune(db, now)
 
     def turns(self, conversation_id: str, now: float | None = None) -> list[Turn]:
         """The turns of a conversation, oldest first; nothing for unknown or expired conversations."""
         now = time.time() if now is None else now
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT t.question, t.answer, t.query, t.created_at FROM conversation_turns t "
-                "JOIN conversations c ON c.id = t.conversation_id "
-                "WHERE t.conversation_id = ? AND c.updated_at >= ? ORDER BY t.id",
-                (conversation_id, self._cutoff(now)),
-            ).fetchall()
-        return [Turn(*row) for row in rows]
+        t, c = turns_table.c, conversations_table.c
+        query = (select(t.question, t.answer, t.query, t.created_at)
+                 .join_from(turns_table, conversations_table, c.id == t.conversation_id)
+                 .where(t.conversation_id == conversation_id, c.updated_at >= self._cutoff(now)).order_by(t.id))
+        with self.engine.connect() as db:
+            return [Turn(*row) for row in db.execute(query)]
 
     def history(self, conversation_id: str, now: float | None = None) -> list[dict[str, Any]]:
         """The turns as chat messages ({role, content}; user messages also carry the standalone `query`)."""
@@ -135,24 +114,22 @@ class ConversationStore:
         return messages
 
     def prune(self, now: float | None = None) -> int:
-        with self._connect() as db:
+        with self.engine.begin() as db:
             return self._prune(db, time.time() if now is None else now)
 
-    def _prune(self, db: sqlite3.Connection, now: float) -> int:
-        expired = [row[0] for row in db.execute("SELECT id FROM conversations WHERE updated_at < ?", (self._cutoff(now),))]
-        for conversation_id in expired:
-            db.execute("DELETE FROM conversation_turns WHERE conversation_id = ?", (conversation_id,))
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-        return len(expired)
+    def _prune(self, db: Connection, now: float) -> int:
+        expired = select(conversations_table.c.id).where(conversations_table.c.updated_at < self._cutoff(now))
+        db.execute(delete(turns_table).where(turns_table.c.conversation_id.in_(expired)))
+        return db.execute(delete(conversations_table).where(conversations_table.c.id.in_(expired))).rowcount
 
     def delete(self, conversation_id: str) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM conversation_turns WHERE conversation_id = ?", (conversation_id,))
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        with self.engine.begin() as db:
+            db.execute(delete(turns_table).where(turns_table.c.conversation_id == conversation_id))
+            db.execute(delete(conversations_table).where(conversations_table.c.id == conversation_id))
 
     def count(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0])
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(conversations_table)).scalar_one())
 
 
 # --- follow-up questions ----------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from argon2 import PasswordHasher
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import Database
+from core.database import Database, DatabaseUnusable
 from core.embeddings import StadtretterEmbeddings, get_embeddings
 from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
 from core.settings import Settings
@@ -37,6 +39,7 @@ from services.dossier import DossierBuilder
 from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
+from services.legacy_state import import_legacy_files
 from services.jobs import JobStore, JobWorker
 from services.source_view import SourceViewService
 
@@ -114,7 +117,7 @@ class Services:
 
     @cached_property
     def registry(self) -> Registry:
-        return Registry(self.settings.registry_path)
+        return Registry(self.database.engine, self.settings.collection)
 
     @cached_property
     def lexical(self) -> LexicalIndex:
@@ -154,7 +157,7 @@ class Services:
     def qa(self) -> QAService:
         """Questions and answers (extractive or LLM, streamed or not, with conversations): API and CLI use this."""
         conversations = ConversationStore(
-            self.settings.app_db_path, self.settings.conversation_retention_days, self.settings.conversation_max_turns
+            self.database.engine, self.settings.conversation_retention_days, self.settings.conversation_max_turns
         )
         return QAService(self.settings, self.answerer, self.embeddings, conversations, self._answer_tagger())
 
@@ -187,14 +190,16 @@ class Services:
 
     @cached_property
     def feedback(self) -> FeedbackStore:
-        return FeedbackStore(self.settings.app_db_path)
+        return FeedbackStore(self.database.engine)
 
     @cached_property
     def database(self) -> Database:
         """The state database. SQLite (the default) is migrated on first use; another database (PostgreSQL) must be
-        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message."""
+        migrated by `stadtretter db upgrade` first, otherwise this refuses with a German message. Then the state
+        files of older versions in the data directory are copied in, once."""
         database = Database(self.settings.state_database_url)
         database.ensure_current(apply=database.is_sqlite)
+        import_legacy_files(database.engine, self.settings.data_dir, self.settings.collection)
         return database
 
     @cached_property
@@ -283,13 +288,19 @@ class Services:
             model_loaded=model_loaded,
             embedding_model=self.embeddings.model_name if model_loaded else None,
             chunks=chunks,
-            sources=len(self.registry.all()),
+            sources=self._source_count(),
             detail=detail,
         )
 
+    def _source_count(self) -> int:
+        try:
+            return len(self.registry.all())
+        except (DatabaseUnusable, SQLAlchemyError):  # the readiness check "database" says why
+            return 0
+
     def readiness(self) -> list[ReadinessCheck]:
         """What /readyz reports: store reachable, model loaded, data directory writable, lexical index in step with
-        the store. German details; never raises."""
+        the store, state database reachable and current. German details; never raises."""
         status = self.status()
         checks = [
             ReadinessCheck("store", status.store_reachable, f"Chroma erreichbar, {status.chunks} Abschnitte"
@@ -302,7 +313,18 @@ class Services:
             checks.append(self._lexical_check(status.chunks))
         else:
             checks.append(ReadinessCheck("lexical_index", False, "Ohne erreichbaren Store nicht prüfbar"))
+        checks.append(self._database_check())
         return checks
+
+    def _database_check(self) -> ReadinessCheck:
+        try:
+            with self.database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DatabaseUnusable:
+            return ReadinessCheck("database", False, "Zustandsdatenbank nicht auf dem aktuellen Stand")
+        except SQLAlchemyError as exc:  # no URL or host in the detail: /readyz is public
+            return ReadinessCheck("database", False, f"Zustandsdatenbank nicht erreichbar ({type(exc).__name__})")
+        return ReadinessCheck("database", True, "Zustandsdatenbank erreichbar")
 
     def _data_dir_check(self) -> ReadinessCheck:
         data_dir = self.settings.data_dir
@@ -348,10 +370,11 @@ class Services:
 
     def reindex(self, progress: Progress | None = None) -> IngestReport:
         """Rebuild into a side collection and registry, then swap: a failed reindex leaves the old index intact."""
-        paths = [Path(p) for p in sorted({r.path for r in Registry(self.settings.registry_path).all()})]
+        registry = self.registry
+        paths = [Path(p) for p in sorted({r.path for r in registry.all()})]
         side = self.settings.model_copy(update={"collection": f"{self.settings.collection}-reindex"})
-        side_registry_path = self.settings.data_dir / "registry-reindex.sqlite"
-        side_registry_path.unlink(missing_ok=True)
+        side_registry = Registry(self.database.engine, side.collection)
+        side_registry.clear()  # left over from an interrupted reindex
         client = make_client(self.settings)  # not self.store: opening the old collection is refused after a model change
         try:
             client.delete_collection(side.collection)  # left over from an interrupted reindex
@@ -360,7 +383,7 @@ class Services:
         side_store = ChunkStore(side, self.embeddings.model_name, self.embeddings.dimension, client=client)
         side_lexical = LexicalIndex(self.settings.data_dir / "lexical-reindex")
         pipeline = IngestPipeline(
-            side, self.embeddings, side_store, Registry(side_registry_path),
+            side, self.embeddings, side_store, side_registry,
             enrichers=self._enrichers(), listeners=[side_lexical],
         )
         report = pipeline.run(paths or [self.settings.corpus_dir], progress=progress)
@@ -371,7 +394,7 @@ class Services:
         except Exception:  # the old collection may not exist
             pass
         side_store.collection.modify(name=self.settings.collection)
-        os.replace(side_registry_path, self.settings.registry_path)
+        registry.adopt(side_registry)
         shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
         os.replace(side_lexical.path, self.settings.lexical_path)
         self.reset()

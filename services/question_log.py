@@ -170,7 +170,7 @@ class QuestionLog:
         if until:
             query = query.where(c.asked_at < _utc(until))
         if text:
-            query = query.where(c.question.ilike(f"%{text}%"))
+            query = query.where(c.question.icontains(text, autoescape=True))  # "%" and "_" are literal
         return query
 
     @staticmethod

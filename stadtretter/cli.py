@@ -9,8 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.database import DatabaseUnusable
 from core.embeddings import EmbeddingUnavailable
 from core.settings import Settings, get_settings
 from core.store import StoreError
@@ -27,10 +29,21 @@ err = Console(stderr=True)
 
 def _services() -> Services:
     try:
-        return Services(get_settings())
+        services = Services(get_settings())
     except Exception as exc:  # invalid settings: say which, no traceback
         err.print(f"[red]Ungültige Einstellungen:[/red] {exc}")
         raise typer.Exit(2) from exc
+    try:
+        services.database  # noqa: B018 - schema check (and the one-time copy of old state files) before any command
+    except DatabaseUnusable as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(unreachable_database(exc))
+    return services
+
+
+def unreachable_database(exc: SQLAlchemyError) -> str:
+    return f"Die Zustandsdatenbank ist nicht erreichbar: {getattr(exc, 'orig', None) or exc}"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -234,7 +247,6 @@ def serve(
     from pydantic import ValidationError
 
     from api.auth import StartRefused
-    from core.database import DatabaseOutdated
 
     try:
         settings: Settings = get_settings()
@@ -242,8 +254,10 @@ def serve(
     except ValidationError as exc:
         reasons = "; ".join(f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())
         _fail(f"Der Server startet nicht: {reasons}", 2)
-    except (StartRefused, DatabaseOutdated) as exc:
+    except (StartRefused, DatabaseUnusable) as exc:
         _fail(f"Der Server startet nicht: {exc}", 2)
+    except SQLAlchemyError as exc:
+        _fail(f"Der Server startet nicht: {unreachable_database(exc)}", 2)
     console.print(f"Stadtretter Wissens-Chat läuft auf http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
 

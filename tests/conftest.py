@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,87 @@ def tiny_corpus(tmp_path: Path) -> Path:
     (corpus / "articles" / "befragung.md").write_text(ARTICLE_SURVEY, encoding="utf-8")
     (corpus / "webtalks" / "frequenz.vtt").write_text(TRANSCRIPT, encoding="utf-8")
     return corpus
+
+
+# --- the state database: SQLite (default) or PostgreSQL -----------------------------------------------------------
+# `STADTRETTER_TEST_DATABASE=postgresql pytest …` (the second pass of `make test`) gives every test, module and
+# session a fresh PostgreSQL database, migrated to head, through STADTRETTER_DATABASE_URL: every Settings the tests
+# build (and every server process they start) then uses it.
+TEST_DATABASE = os.environ.get("STADTRETTER_TEST_DATABASE", "sqlite")
+if TEST_DATABASE not in ("sqlite", "postgresql"):
+    raise pytest.UsageError(f"STADTRETTER_TEST_DATABASE={TEST_DATABASE}: erlaubt sind sqlite und postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/postgres_support.py); fails clearly when not installed."""
+    from tests.postgres_support import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def _fresh_state_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    if TEST_DATABASE != "postgresql":
+        yield
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STADTRETTER_DATABASE_URL", url)
+        yield
+    server.drop_database(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_state_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    with _fresh_state_database(request):
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_state_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    with _fresh_state_database(request):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_state_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    with _fresh_state_database(request):
+        yield
+
+
+def _new_state_database_url(request: pytest.FixtureRequest, path: Path, migrated: bool) -> str:
+    if TEST_DATABASE != "postgresql":
+        return f"sqlite:///{path}"  # SQLite is migrated on first use
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database(migrated=migrated)
+    request.addfinalizer(lambda: server.drop_database(url))
+    return url
+
+
+@pytest.fixture
+def empty_state_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A state database without any schema: SQLite in tmp_path, or a new empty PostgreSQL database."""
+    return _new_state_database_url(request, tmp_path / "empty-state.sqlite3", migrated=False)
+
+
+@pytest.fixture
+def fresh_state_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Another state database for this test (beside the one STADTRETTER_DATABASE_URL names), ready to use."""
+    return _new_state_database_url(request, tmp_path / "fresh-state.sqlite3", migrated=True)
+
+
+@pytest.fixture
+def state_database(tmp_path: Path) -> Iterator["Database"]:
+    """The state database of Settings under tmp_path (SQLite there, or this test's PostgreSQL one), migrated."""
+    from core.database import Database
+
+    database = Database(Settings(_env_file=None, data_dir=tmp_path / "data").state_database_url)
+    database.upgrade()
+    yield database
+    database.dispose()

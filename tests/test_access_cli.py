@@ -33,7 +33,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     get_settings.cache_clear()
 
 
-def test_db_upgrade_applies_once(run) -> None:  # noqa: ANN001
+def test_db_upgrade_applies_once(run, empty_state_database_url, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("STADTRETTER_DATABASE_URL", empty_state_database_url)
     head = Database("sqlite://").head_revision()
     first = run("db", "upgrade")
     assert first.exit_code == 0 and f"aktualisiert: leer → {head}" in first.stdout

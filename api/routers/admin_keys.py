@@ -38,7 +38,7 @@ def create_key(body: KeyCreate, principal: AdminDep, services: ServicesDep) -> K
 @router.delete("/{key_id}", response_model=KeyInfo, summary="API-Schlüssel widerrufen (gilt sofort nicht mehr)",
                responses={404: {"description": "Diesen Schlüssel gibt es nicht"}})
 def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # SQLite's INTEGER range: larger ids were a 500
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # INTEGER column: PostgreSQL's range (int4)
     principal: AdminDep, services: ServicesDep,
 ) -> KeyInfo:
     try:

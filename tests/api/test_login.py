@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.auth_support import PASSWORD, add_user, auth_client, key_headers, login
+from tests.auth_support import PASSWORD, add_user, auth_client, auth_settings, key_headers, login
 
 
 def form_token(client: TestClient, next_path: str = "/") -> str:
@@ -132,7 +132,7 @@ def test_production_cookie_is_secure(tmp_path: Path) -> None:
     from services.accounts import AccountService
     from datetime import timedelta
 
-    database = Database(f"sqlite:///{(tmp_path / 'data' / 'state.sqlite3').resolve()}")
+    database = Database(auth_settings(tmp_path).state_database_url)  # the test's state database
     database.upgrade()
     AccountService(database, timedelta(hours=1)).add("chefin", "admin", PASSWORD)
     database.dispose()

@@ -180,7 +180,7 @@ def test_readyz_is_ready_with_german_details(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert [c["name"] for c in body["checks"]] == ["store", "model", "data_dir", "lexical_index"]
+    assert [c["name"] for c in body["checks"]] == ["store", "model", "data_dir", "lexical_index", "database"]
     assert all(c["ok"] for c in body["checks"]) and "beschreibbar" in body["checks"][2]["detail"]
 
 

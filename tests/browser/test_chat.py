@@ -4,7 +4,6 @@ feedback, copying, error messages and keyboard-only use."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 
 import pytest
@@ -176,15 +175,11 @@ def test_feedback_is_stored(live, page) -> None:  # noqa: ANN001
     expect(answer.get_by_role("button", name="Nein, nicht hilfreich")).to_have_attribute("aria-pressed", "true")
 
     conversation_id = page.evaluate("JSON.parse(localStorage.getItem('stadtretter-chat:v1')).conversationId")
-    with sqlite3.connect(live.settings.app_db_path) as db:
-        row = db.execute(
-            "SELECT question, answer, rating, comment, citations, conversation_id, created_at FROM feedback"
-            " ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    question, answer_text, rating, text, citations, stored_conversation, created = row
-    assert (question, rating, text, stored_conversation) == (Q_WLAN, "down", "Mir fehlt die Höhe der Fördermittel.", conversation_id)
-    assert "Finanzierungsmix" in answer_text and created
-    assert json.loads(citations)[0]["title"].startswith("Innenstadt-WLAN finanzieren")
+    stored = live.services.feedback.list(1)[0][0]  # the newest, as stored in the state database
+    assert (stored.question, stored.rating, stored.comment, stored.conversation_id) == (
+        Q_WLAN, "down", "Mir fehlt die Höhe der Fördermittel.", conversation_id)
+    assert "Finanzierungsmix" in stored.answer and stored.created_at
+    assert stored.citations[0]["title"].startswith("Innenstadt-WLAN finanzieren")
 
     # A thumbs-up without comment, then the trainers' list shows the newest first.
     ask(page, Q_PDF)

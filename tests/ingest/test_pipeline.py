@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.database import Database
 from ingest.registry import Registry
 from services.container import Services
 from core.settings import Settings
@@ -15,6 +16,11 @@ from tests.helpers import HashEmbeddings
 
 def make_services(settings: Settings, embeddings: HashEmbeddings | None = None) -> Services:
     return Services(settings, embeddings=embeddings or HashEmbeddings())
+
+
+def registry_of(settings: Settings) -> Registry:
+    """The registry as a separate process would open it (not the one the services hold)."""
+    return Registry(Database(settings.state_database_url).engine, settings.collection)
 
 
 def all_chunks(services: Services) -> list[tuple[str, dict]]:
@@ -100,7 +106,7 @@ def test_crash_during_replacement_is_repaired_on_next_run(
     monkeypatch.undo()
 
     # The document was never missing: old and new chunks are there, and the registry knows it is unfinished.
-    record = Registry(store_settings.registry_path).get(next(r.source_id for r in services.registry.all() if r.path.endswith("befragung.md")))
+    record = registry_of(store_settings).get(next(r.source_id for r in services.registry.all() if r.path.endswith("befragung.md")))
     assert record is not None and record.status == "replacing"
 
     report = services.pipeline().run([tiny_corpus])
@@ -124,5 +130,5 @@ def test_reindex_switches_model_and_keeps_every_document(store_settings: Setting
     assert report.added == 3 and not report.failed
     store = ChunkStore(store_settings, other.model_name, other.dimension)
     assert store.count() == report.chunks_embedded
-    assert {r.type for r in Registry(store_settings.registry_path).all()} == {"article", "webtalk"}
+    assert {r.type for r in registry_of(store_settings).all()} == {"article", "webtalk"}
     assert services.search.search("Sitzgelegenheiten", k=3, mode="lexical")

@@ -1,15 +1,18 @@
-"""Conversations: SQLite store with retention, follow-up detection and rewriting (rule and model)."""
+"""Conversations: store in the state database with retention, follow-up detection and rewriting (rule and model)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
+from sqlalchemy import func, inspect, select
+
+from core.database import Database
 
 from retriever.conversation import (
     DAY,
     ConversationStore,
+    turns_table,
     clean_condensed,
     combine,
     is_follow_up,
@@ -29,8 +32,8 @@ FIRST = "Wie wird der digitale Stadtgutschein finanziert?"
 # --- store ------------------------------------------------------------------------------------------------------
 
 
-def test_store_keeps_turns_in_order_and_at_most_max_turns(tmp_path) -> None:
-    store = ConversationStore(tmp_path / "app.sqlite", retention_days=30, max_turns=3)
+def test_store_keeps_turns_in_order_and_at_most_max_turns(state_database: Database) -> None:
+    store = ConversationStore(state_database.engine, retention_days=30, max_turns=3)
     for i in range(5):
         store.add_turn("c1", f"Frage {i}?", f"Antwort {i} [1].", query=f"Anfrage {i}")
     store.add_turn("c2", "Andere Frage?", "Andere Antwort.")
@@ -41,13 +44,11 @@ def test_store_keeps_turns_in_order_and_at_most_max_turns(tmp_path) -> None:
         {"role": "assistant", "content": "Antwort 4 [1]."},
     ]
     assert store.history("unbekannt") == []
-    with sqlite3.connect(tmp_path / "app.sqlite") as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"conversations", "conversation_turns"} <= tables
+    assert {"conversations", "conversation_turns"} <= set(inspect(state_database.engine).get_table_names())
 
 
-def test_store_deletes_conversations_past_retention(tmp_path) -> None:
-    store = ConversationStore(tmp_path / "app.sqlite", retention_days=30, max_turns=20)
+def test_store_deletes_conversations_past_retention(state_database: Database) -> None:
+    store = ConversationStore(state_database.engine, retention_days=30, max_turns=20)
     now = time.time()
     store.add_turn("alt", "Alte Frage?", "Alte Antwort.", now=now - 31 * DAY)
     store.add_turn("aktiv", "Frage?", "Antwort.", now=now - 29 * DAY)
@@ -56,8 +57,8 @@ def test_store_deletes_conversations_past_retention(tmp_path) -> None:
     assert store.count() == 1 and store.turns("aktiv", now=now)
     store.add_turn("neu", "Frage?", "Antwort.", now=now + 2 * DAY)  # adding prunes too
     assert store.count() == 1 and store.turns("neu", now=now + 2 * DAY)
-    with sqlite3.connect(tmp_path / "app.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM conversation_turns").fetchone()[0] == 1
+    with state_database.engine.connect() as db:
+        assert db.execute(select(func.count()).select_from(turns_table)).scalar_one() == 1
 
 
 def test_conversation_ids() -> None:

@@ -26,9 +26,9 @@ TRAINER_ROUTES = [
 
 
 @pytest.fixture
-def client(trainer, tmp_path):  # noqa: ANN001, ANN201
+def client(trainer, fresh_state_database_url):  # noqa: ANN001, ANN201
     """The session's index with a fresh state database per test (so the log starts empty)."""
-    services = trainer.services_with(database_url=f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    services = trainer.services_with(database_url=fresh_state_database_url)
     with TestClient(create_app(services.settings, services)) as test_client:
         yield test_client
 
@@ -64,8 +64,8 @@ def test_streamed_questions_are_logged_and_ratings_attach(client: TestClient) ->
     assert (entry.question, entry.phase, entry.rating, entry.comment) == (question, "T", "down", "Zu allgemein")
 
 
-def test_switched_off_nothing_is_logged(trainer, tmp_path) -> None:  # noqa: ANN001
-    services = trainer.services_with(database_url=f"sqlite:///{tmp_path / 's.sqlite3'}", question_log=False)
+def test_switched_off_nothing_is_logged(trainer, fresh_state_database_url) -> None:  # noqa: ANN001
+    services = trainer.services_with(database_url=fresh_state_database_url, question_log=False)
     with TestClient(create_app(services.settings, services)) as test_client:
         assert test_client.post("/v1/ask", json={"question": "Was kostet das WLAN?"}).status_code == 200
     assert services.question_log.count() == 0
