@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev browser fonts run test eval bench clean
+.PHONY: install install-dev browser fonts redis run test eval bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,16 @@ browser:
 fonts:
 	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null)
 
+# Redis for the tests of the shared job queue, rate limits and writer lock (tests/redis_support.py); Debian package
+# redis-server. The tests start their own server on a free port; the system service is not needed.
+redis:
+	@test -x /usr/bin/redis-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+
 run: install fonts
 	$(VENV)/bin/stadtretter ingest corpus --prune
 	$(VENV)/bin/stadtretter serve
 
-test: install-dev browser fonts
+test: install-dev browser fonts redis
 	$(PY) -m pytest -q
 
 eval: install

@@ -10,8 +10,8 @@ limits on questions, searches and logins.
   settings.rate_limit_per_minute); the Akademie site's server sends all its visitors' questions with one key from
   one address, so a key has its own, larger budget. Failed logins are limited per account and per client
   (api/routers/auth.py). Over a limit the answer is 429 with a German message and a Retry-After header. Storage is
-  settings.rate_limit_storage_uri: `memory://` counts per process (with several workers each counts on its own),
-  a shared storage such as Redis counts for all.
+  settings.limits_storage_uri: `memory://` counts per process (with several workers each counts on its own),
+  a shared storage such as Redis (STADTRETTER_REDIS_URL) counts for all replicas, logins included.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class RateLimits:
     """All rate limits of one app, on one `limits` storage."""
 
     def __init__(self, settings: Settings) -> None:
-        self.storage = storage_from_string(settings.rate_limit_storage_uri)
+        self.storage = storage_from_string(settings.limits_storage_uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.per_client = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.per_key = RateLimitItemPerMinute(settings.key_rate_limit_per_minute)

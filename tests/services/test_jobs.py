@@ -34,8 +34,8 @@ def job_store(tmp_path: Path) -> JobStore:
 def test_a_job_runs_once_and_records_its_result(job_store: JobStore) -> None:
     calls: list[dict] = []
 
-    def handler(params: dict, progress) -> dict:  # noqa: ANN001
-        calls.append(params)
+    def handler(job, progress) -> dict:  # noqa: ANN001
+        calls.append(job.params)
         progress(1, 2)
         return {"added": 1}
 
@@ -48,7 +48,7 @@ def test_a_job_runs_once_and_records_its_result(job_store: JobStore) -> None:
 
 
 def test_a_failing_handler_ends_failed_with_its_message(job_store: JobStore) -> None:
-    def boom(params: dict, progress) -> dict:  # noqa: ANN001
+    def boom(job, progress) -> dict:  # noqa: ANN001
         raise ValueError("kaputt")
 
     job = job_store.create("reindex", {})
@@ -77,12 +77,9 @@ def services(tmp_path: Path, tiny_corpus: Path) -> Services:
 
 
 def _upload(services: Services, files: dict[str, bytes], metadata: UploadMetadata = UploadMetadata()) -> dict:
-    stored = []
-    for raw_name, data in files.items():
-        name = services.content.uploads.check(raw_name, data)
-        stored.append(services.content.uploads.store(name, data, metadata.validated()))
-    job = services.jobs.create("upload", {"files": [{"name": s.name, "path": str(s.path)} for s in stored]})
+    job = services.content.queue_upload(list(files.items()), metadata)
     services.job_worker().run_next()
+    assert services.jobs.staged_files(job.id) == []  # the staged copies end with the job
     return services.jobs.get(job.id).result
 
 
