@@ -11,6 +11,8 @@ import pytest
 from api.routers.auth import LOGIN_CSRF_COOKIE
 from core.settings import Settings
 from services.container import Services
+from tests.auth_support import auth_client
+from tests.conftest import free_port
 from tests.redis_support import RedisServer, redis_server  # noqa: F401 - fixture
 from tests.server_process import ServerProcess
 
@@ -65,3 +67,9 @@ def test_failed_logins_on_two_replicas_count_together(replicas) -> None:
     assert [_login(server, "falsch").status_code for server in (a, b, a)] == [401] * LOGIN_ATTEMPTS
     refused = _login(b, PASSWORD)
     assert refused.status_code == 429 and "Retry-After" in refused.headers
+
+
+def test_questions_are_answered_while_the_shared_limit_storage_is_down(tmp_path: Path) -> None:
+    client = auth_client(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nobody listens there
+    response = client.post("/v1/ask", json={"question": "Wie misst man Passantenfrequenz?"})
+    assert response.status_code == 200, response.text
