@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from redis import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 logger = logging.getLogger("stadtretter.writer_lock")
 
@@ -92,7 +92,7 @@ def redis_writer_lock(
     lock = client.lock(name, timeout=ttl_seconds, thread_local=False)
     deadline = time.monotonic() + wait_seconds
     told = False
-    while not lock.acquire(blocking=False, token=token):
+    while not _try_acquire(lock, token):
         if not told and on_wait is not None:
             on_wait(_redis_holder(client, name))
             told = True
@@ -112,6 +112,14 @@ def redis_writer_lock(
             lock.release()
         except LockError:
             logger.error("Schreibsperre %s war schon abgelaufen (Erneuerung ausgefallen?)", name)
+
+
+def _try_acquire(lock, token: str) -> bool:  # noqa: ANN001 - redis.lock.Lock
+    try:
+        return lock.acquire(blocking=False, token=token)
+    except RedisError as exc:  # e.g. Redis down: no writer can go ahead, and the caller says so in German
+        message = f"Die Schreibsperre in Redis ist nicht erreichbar ({exc}); bitte später erneut versuchen"
+        raise WriterBusy(message) from None
 
 
 def _renew(lock, interval: float, stop: threading.Event) -> None:  # noqa: ANN001 - redis.lock.Lock

@@ -159,6 +159,7 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another_and_equals_a_clean_
     print(f"\nneu zugestellt nach {redelivery:.1f} s (Herzschlag {HEARTBEAT_SECONDS:.0f} s)")
     assert redelivery <= HEARTBEAT_SECONDS + 3.0
     done = _wait(services, job.id, lambda j: j.status in ("done", "failed"))
+    print(f"fertig {done.finished_at - killed_at:.1f} s nach dem kill -9")
     assert (done.status, done.attempts, done.error) == ("done", MAX_ATTEMPTS, None), done
     assert other.took(job.id, 2) and not done.result["failed"]
     # files the first attempt finished count as unchanged in the second one

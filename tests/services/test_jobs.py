@@ -103,6 +103,7 @@ def services(tmp_path: Path, tiny_corpus: Path) -> Services:
 
 def _upload(services: Services, files: dict[str, bytes], metadata: UploadMetadata = UploadMetadata()) -> dict:
     job = services.content.queue_upload(list(files.items()), metadata)
+    assert [name for name, _ in services.jobs.staged_files(job.id)] == list(files)  # the worker stores them
     services.job_worker().run_next()
     assert services.jobs.staged_files(job.id) == []  # the staged copies end with the job
     return services.jobs.get(job.id).result

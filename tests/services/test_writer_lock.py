@@ -12,6 +12,7 @@ import pytest
 from redis import Redis
 
 from services.writer_lock import LOCK_NAME, WriterBusy, redis_writer_lock, writer_lock
+from tests.conftest import free_port
 from tests.redis_support import RedisServer, redis_server  # noqa: F401 - fixture
 
 
@@ -103,3 +104,10 @@ def test_redis_lock_excludes_a_second_writer_is_renewed_and_lapses_when_its_hold
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_an_unreachable_redis_refuses_the_writer_in_german() -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(WriterBusy, match="Schreibsperre in Redis ist nicht erreichbar"):
+        with redis_writer_lock(client, REDIS_LOCK, 1.0, wait_seconds=0):
+            pass
