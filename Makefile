@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev browser fonts postgresql run test eval bench clean
+.PHONY: install install-dev browser fonts postgresql redis run test eval bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,16 @@ postgresql:
 # The suites that read or write the state database (registry, conversations, feedback, accounts, jobs, log).
 POSTGRES_TESTS := tests/services tests/api tests/ingest tests/retriever tests/werkstatt tests/test_access_cli.py
 
+# Redis for the tests of the shared job queue, rate limits and writer lock (tests/redis_support.py); Debian package
+# redis-server. The tests start their own server on a free port; the system service is not needed.
+redis:
+	@test -x /usr/bin/redis-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+
 run: install fonts
 	$(VENV)/bin/stadtretter ingest corpus --prune
 	$(VENV)/bin/stadtretter serve
 
-test: install-dev browser fonts postgresql
+test: install-dev browser fonts postgresql redis
 	$(PY) -m pytest -q
 	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q $(POSTGRES_TESTS)
 

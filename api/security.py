@@ -9,15 +9,17 @@ limits on questions, searches and logins.
   (settings.key_rate_limit_per_minute) when a Bearer key is sent, else per client (IP address + Origin,
   settings.rate_limit_per_minute); the Akademie site's server sends all its visitors' questions with one key from
   one address, so a key has its own, larger budget. Failed logins are limited per account and per client
-  (api/routers/auth.py). Over a limit the answer is 429 with a German message and a Retry-After header. Storage is
-  settings.rate_limit_storage_uri: `memory://` counts per process (with several workers each counts on its own),
-  a shared storage such as Redis counts for all.
+  (api/routers/auth.py). Over a limit the answer is 429 with a German message and a Retry-After header; a shared
+  storage that cannot be reached lets questions through (logged) rather than failing them. Storage is
+  settings.limits_storage_uri: `memory://` counts per process (with several workers each counts on its own),
+  a shared storage such as Redis (STADTRETTER_REDIS_URL) counts for all replicas, logins included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from typing import Any
@@ -33,6 +35,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import API_PREFIX
 from core.settings import Settings
+
+logger = logging.getLogger("stadtretter.security")
 
 RATE_LIMIT_MESSAGE = "Zu viele Anfragen – bitte warten Sie einen Moment und versuchen Sie es dann erneut."
 FORBIDDEN_ORIGIN_MESSAGE = (
@@ -69,7 +73,7 @@ class RateLimits:
     """All rate limits of one app, on one `limits` storage."""
 
     def __init__(self, settings: Settings) -> None:
-        self.storage = storage_from_string(settings.rate_limit_storage_uri)
+        self.storage = storage_from_string(settings.limits_storage_uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.per_client = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.per_key = RateLimitItemPerMinute(settings.key_rate_limit_per_minute)
@@ -134,17 +138,26 @@ class SecurityMiddleware:
             await _json(send, 403, {"detail": FORBIDDEN_ORIGIN_MESSAGE})
             return
         if method == "POST" and scope["path"].startswith(RATE_LIMITED_PATHS):
-            key = _bearer_identity(headers)
-            if key:
-                retry_after = self.limits.hit(self.limits.per_key, "key", key)
-            else:
-                retry_after = self.limits.hit(self.limits.per_client, "client", client_address(scope), origin or "-")
+            retry_after = self._question_limit(headers, scope, origin)
             if retry_after is not None:
                 header = retry_after_header(retry_after)
                 extra = [(name.lower().encode(), value.encode()) for name, value in header.items()]
                 await _json(send, 429, {"detail": RATE_LIMIT_MESSAGE}, extra)
                 return
         await self.app(scope, receive, send)
+
+
+    def _question_limit(self, headers: Headers, scope: Scope, origin: str | None) -> float | None:
+        """Count a question or search; an unreachable shared storage (Redis) lets it through: the chat keeps
+        answering, the outage is logged."""
+        key = _bearer_identity(headers)
+        try:
+            if key:
+                return self.limits.hit(self.limits.per_key, "key", key)
+            return self.limits.hit(self.limits.per_client, "client", client_address(scope), origin or "-")
+        except Exception as exc:  # noqa: BLE001 - e.g. redis ConnectionError; limits names no common base class
+            logger.error("Anfragelimit nicht prüfbar, Anfrage zugelassen: %s", exc)
+            return None
 
 
 async def _json(send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -191,6 +191,30 @@ class Settings(BaseSettings):
     # How long an upload job, import or reindex waits for another writer (e.g. a CLI ingest) before failing.
     writer_wait_seconds: float = Field(default=3600.0, ge=0)
 
+    # --- Several machines (issue 18: services/job_queue.py, services/writer_lock.py) -------------------------
+    # Redis (redis://, rediss:// or unix://). Set: API processes only queue jobs, `stadtretter worker` runs them
+    # (dramatiq), the writer lock is a Redis lock and rate limits count in Redis unless rate_limit_storage_uri says
+    # otherwise. Unset: jobs run in a thread of the server, the writer lock is a file lock (one machine).
+    redis_url: str | None = None
+    # A worker silent this long counts as dead: its job goes to another worker, its writer lock lapses.
+    worker_heartbeat_seconds: float = Field(default=60.0, ge=1, le=3600)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("STADTRETTER_REDIS_URL muss mit redis://, rediss:// oder unix:// beginnen")
+        return value.strip()
+
+    @property
+    def limits_storage_uri(self) -> str:
+        """Where rate limits and login throttling count: shared in Redis once Redis is configured."""
+        if self.rate_limit_storage_uri == "memory://" and self.redis_url:
+            return self.redis_url
+        return self.rate_limit_storage_uri
+
     @property
     def uploads_path(self) -> Path:
         return self.data_dir / "uploads"

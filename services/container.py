@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -16,6 +17,7 @@ from typing import Final
 from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from redis import Redis
 
 from core.database import Database, DatabaseUnusable
 from core.embeddings import StadtretterEmbeddings, get_embeddings
@@ -40,7 +42,9 @@ from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
 from services.legacy_state import import_legacy_files
-from services.jobs import JobStore, JobWorker
+from services.job_queue import RedisJobQueue
+from services.jobs import Handler, Job, JobStore, JobWorker
+from services.uploads import ContentError
 from services.source_view import SourceViewService
 
 logger = logging.getLogger("stadtretter.services")
@@ -254,11 +258,50 @@ class Services:
     def job_worker(self) -> JobWorker:
         """A worker running upload, import and reindex jobs (tests call `run_next` on it directly)."""
         content = self.content
-        handlers = {"upload": content.ingest_uploads, "import": content.import_url, "reindex": content.reindex}
+        handlers: dict[str, Handler] = {
+            "upload": content.ingest_uploads,
+            "import": lambda job, progress: content.import_url(job.params["url"], progress),
+            "reindex": lambda job, progress: content.reindex(progress),
+        }
         return JobWorker(self.jobs, handlers)
 
+    @cached_property
+    def job_queue(self) -> RedisJobQueue | None:
+        """The queue shared by all machines (STADTRETTER_REDIS_URL); None = jobs run in this server's thread."""
+        if not self.settings.redis_url:
+            return None
+        return RedisJobQueue(self.settings.redis_url, self.settings.worker_heartbeat_seconds)
+
+    @cached_property
+    def redis(self) -> Redis:
+        """Redis for the shared writer lock (only used when STADTRETTER_REDIS_URL is set)."""
+        return Redis.from_url(self.settings.redis_url or "")
+
+    def dispatch(self, job: Job) -> None:
+        """A job was stored: hand it to the shared queue, or wake this process's worker thread. A queue that cannot
+        be reached fails the job at once (German message) instead of leaving it queued for nobody."""
+        if self.job_queue is None:
+            self.wake_worker()
+            return
+        try:
+            self.job_queue.dispatch(job.id)
+        except Exception as exc:  # noqa: BLE001 - e.g. Redis down: the admin gets a 503 with a reason
+            message = f"Die Auftragswarteschlange (Redis) ist nicht erreichbar: {exc}"
+            self.jobs.finish(job.id, None, message)
+            raise ContentError(message, 503) from exc
+
+    def run_queue_worker(self, stop: threading.Event) -> None:
+        """`stadtretter worker`: run the shared queue's jobs until `stop` is set."""
+        if self.job_queue is None:
+            raise RuntimeError("STADTRETTER_REDIS_URL ist nicht gesetzt: ohne gemeinsame Warteschlange führt der "
+                               "Server die Aufträge selbst aus")
+        self.job_queue.work(self.job_worker().run_delivered, stop)
+
     def start_worker(self) -> None:
-        """Start this process's background worker (the server does, at start)."""
+        """Start this process's background worker (the server does, at start). With the shared queue the server
+        only queues jobs: `stadtretter worker` processes run them."""
+        if self.job_queue is not None:
+            return
         if self._worker is None:
             self._worker = self.job_worker()
             self._worker.start()

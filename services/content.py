@@ -1,6 +1,8 @@
 """Content management: what the admin API, the Verwaltung page and `stadtretter import` do to the index.
 
-Every change runs under the writer lock (services/writer_lock.py); results have the shape of
+Every change runs under the writer lock (services/writer_lock.py: a file lock on one machine, a Redis lock shared by
+all machines when STADTRETTER_REDIS_URL is set); uploaded files travel with their job in the state database, so the
+worker may run on another machine than the API process that took them. Results have the shape of
 `stadtretter ingest --json` plus `files`, one entry per file or page: name, source_id, outcome
 (added/updated/unchanged/failed) and, when failed, the German reason.
 """
@@ -8,7 +10,7 @@ Every change runs under the writer lock (services/writer_lock.py); results have 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ from ingest.registry import SourceRecord
 from services.jobs import Job, JobFailed
 from services.uploads import ContentError, UploadMetadata, UploadStore
 from services.web_import import FetchError, WebImporter
-from services.writer_lock import WriterBusy, writer_lock
+from services.writer_lock import WriterBusy, redis_writer_lock, writer_lock
 
 if TYPE_CHECKING:
     from services.container import Services
@@ -64,6 +66,9 @@ class ContentService:
 
     def lock(self, wait_seconds: float | None = None, on_wait: Callable[[str], None] | None = None):  # noqa: ANN201
         wait = self.settings.writer_wait_seconds if wait_seconds is None else wait_seconds
+        if self.settings.redis_url:
+            return redis_writer_lock(self.services.redis, f"stadtretter:writer-lock:{self.settings.collection}",
+                                     self.settings.worker_heartbeat_seconds, wait, on_wait)
         return writer_lock(self.settings.data_dir, wait, on_wait)
 
     # --- sources ------------------------------------------------------------------------------------------
@@ -112,8 +117,8 @@ class ContentService:
     # --- queueing (in the request: cheap checks, then a job) -------------------------------------------------
     def queue_upload(self, files: Sequence[tuple[str | None, bytes]], metadata: UploadMetadata,
                      created_by: str | None = None) -> Job:
-        """Check every file, then store them and queue one job. One refused file refuses the request: nothing
-        is stored, and the message names each refused file."""
+        """Check every file, then queue one job with the files staged in the state database (the worker stores
+        them). One refused file refuses the request: nothing is queued, and the message names each refused file."""
         if not files:
             raise ContentError("Keine Datei erhalten: bitte mindestens eine Datei im Feld „files“ senden")
         if len(files) > self.settings.max_upload_files:
@@ -130,9 +135,8 @@ class ContentService:
         if problems:
             status = problems[0].status_code if len({p.status_code for p in problems}) == 1 else 422
             raise ContentError("; ".join(str(p) for p in problems), status)
-        stored = [self.uploads.store(name, data, metadata) for name, data in checked]
-        params = {"files": [{"name": item.name, "path": str(item.path), "size": item.size} for item in stored]}
-        return self._queue("upload", params, created_by)
+        params = {"files": [{"name": name, "size": len(data)} for name, data in checked], "metadata": asdict(metadata)}
+        return self._queue("upload", params, created_by, checked)
 
     def queue_import(self, url: str, created_by: str | None = None) -> Job:
         url = (url or "").strip()
@@ -150,14 +154,20 @@ class ContentService:
     def queue_reindex(self, created_by: str | None = None) -> Job:
         return self._queue("reindex", {}, created_by)
 
-    def _queue(self, kind: str, params: dict[str, Any], created_by: str | None) -> Job:
-        job = self.services.jobs.create(kind, params, created_by)  # type: ignore[arg-type]
-        self.services.wake_worker()
+    def _queue(self, kind: str, params: dict[str, Any], created_by: str | None,
+               files: Sequence[tuple[str, bytes]] = ()) -> Job:
+        job = self.services.jobs.create(kind, params, created_by, files)  # type: ignore[arg-type]
+        self.services.dispatch(job)
         return job
 
     # --- jobs ---------------------------------------------------------------------------------------------
-    def ingest_uploads(self, params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
-        files = [NamedFile(item["name"], Path(item["path"])) for item in params["files"]]
+    def ingest_uploads(self, job: Job, progress: ProgressCallback) -> dict[str, Any]:
+        """Store the job's staged files in this machine's upload folder, then ingest them."""
+        staged = self.services.jobs.staged_files(job.id)
+        if len(staged) != len(job.params["files"]):
+            raise JobFailed("Die hochgeladenen Dateien dieses Auftrags sind nicht mehr vorhanden")
+        metadata = UploadMetadata(**job.params.get("metadata", {}))
+        files = [NamedFile(name, self.uploads.store(name, data, metadata).path) for name, data in staged]
         with self.lock():
             result = self._ingest(files, _JobProgress(progress))
         for outcome, named in zip(result["files"], files):
@@ -165,14 +175,13 @@ class ContentService:
                 self.uploads.remove(named.path)  # refused by the loaders: nothing of it stays
         return result
 
-    def reindex(self, params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+    def reindex(self, progress: ProgressCallback) -> dict[str, Any]:
         with self.lock():
             report = self.services.reindex(progress=_JobProgress(progress))
         return report.to_dict()
 
-    def import_url(self, params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+    def import_url(self, url: str, progress: ProgressCallback) -> dict[str, Any]:
         """Fetch (without the lock: readers and writers go on meanwhile), then ingest under the lock."""
-        url = params["url"]
         importer = WebImporter(self.settings)
         try:
             plan = importer.fetch(url, progress=lambda done, total: progress(done, 2 * total))

@@ -1,9 +1,14 @@
-"""Background jobs (upload, import, reindex): stored in the state database, run by a worker thread.
+"""Background jobs (upload, import, reindex): stored in the state database, run by a worker.
 
-A request only queues a job and answers 202 with its id; the worker takes queued jobs one after another and
-records status, progress and the per-file result (the shape of `stadtretter ingest --json`). A job found `running`
-when the worker starts was interrupted by a dead process: it is queued once more, and failed the second time.
-The worker is a thread in the server process for now; the job table is what a shared queue will read later.
+A request only queues a job and answers 202 with its id; uploaded files are staged in the state database with it
+(table `job_files`), so any worker can read them, and deleted when the job ends. The table records status,
+progress, attempts and the per-file result (the shape of `stadtretter ingest --json`): it is what admins see.
+
+Who runs a job: without Redis, a `JobWorker` thread in the server process polls the table; a job found `running`
+when it starts was interrupted by a dead process and is queued once more. With Redis, the shared queue
+(services/job_queue.py) delivers job ids to `stadtretter worker` processes and delivers a dead worker's job again;
+`claim` counts that as the second attempt. Either way a job runs at most MAX_ATTEMPTS times, then fails with
+INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy import (
+    Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, delete, func, select, update,
+)
 from sqlalchemy.engine import Engine
 
 from services.writer_lock import WriterBusy
@@ -26,7 +33,10 @@ logger = logging.getLogger("stadtretter.jobs")
 
 JobKind = Literal["upload", "import", "reindex"]
 MAX_ATTEMPTS = 2  # a job interrupted by a dead process runs once more
-INTERRUPTED = "Der Auftrag wurde unterbrochen (Server beendet) und auch beim zweiten Versuch nicht abgeschlossen"
+INTERRUPTED = (
+    "Der Auftrag wurde unterbrochen (Server oder Arbeitsprozess beendet) und auch beim zweiten Versuch nicht "
+    "abgeschlossen"
+)
 
 metadata = MetaData()
 jobs_table = Table(
@@ -45,6 +55,15 @@ jobs_table = Table(
     Column("created_at", Float, nullable=False, index=True),
     Column("started_at", Float),
     Column("finished_at", Float),
+)
+# Uploaded files of a job until it ends (migration 0005_job_queue): the worker may run on another machine.
+job_files_table = Table(
+    "job_files",
+    metadata,
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 
@@ -78,7 +97,9 @@ class JobStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, kind: JobKind, params: dict[str, Any], created_by: str | None = None) -> Job:
+    def create(self, kind: JobKind, params: dict[str, Any], created_by: str | None = None,
+               files: Sequence[tuple[str, bytes]] = ()) -> Job:
+        """A queued job; `files` (name, content) are staged with it in one transaction."""
         job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", params=params, created_by=created_by,
                   created_at=time.time())
         with self.engine.begin() as db:
@@ -86,7 +107,24 @@ class JobStore:
                 id=job.id, kind=kind, status="queued", params=json.dumps(params, ensure_ascii=False),
                 progress_done=0, progress_total=0, attempts=0, created_by=created_by, created_at=job.created_at,
             ))
+            if files:
+                db.execute(job_files_table.insert(), [
+                    {"job_id": job.id, "position": position, "name": name, "data": data}
+                    for position, (name, data) in enumerate(files)
+                ])
         return job
+
+    def staged_files(self, job_id: str) -> list[tuple[str, bytes]]:
+        query = (select(job_files_table.c.name, job_files_table.c.data)
+                 .where(job_files_table.c.job_id == job_id).order_by(job_files_table.c.position))
+        with self.engine.connect() as db:
+            return [(name, bytes(data)) for name, data in db.execute(query)]
+
+    def queue_length(self) -> int:
+        """Jobs waiting for a worker (for the metrics)."""
+        with self.engine.connect() as db:
+            return db.execute(select(func.count()).select_from(jobs_table)
+                              .where(jobs_table.c.status == "queued")).scalar_one()
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as db:
@@ -108,13 +146,39 @@ class JobStore:
             for job_id in candidates:
                 taken = db.execute(
                     update(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
-                    .values(status="running", started_at=time.time(), attempts=jobs_table.c.attempts + 1)
+                    .values(status="running", started_at=time.time(), attempts=jobs_table.c.attempts + 1,
+                            progress_done=0)
                 ).rowcount
                 if taken:
                     break
             else:
                 return None
         return self.get(job_id)
+
+    def claim(self, job_id: str) -> Job | None:
+        """Take a job the shared queue delivered: queued → running. A delivered job already `running` lost its
+        worker (the queue delivers a dead worker's job again): it runs once more while attempts remain, else it
+        fails with INTERRUPTED. None when there is nothing to run (unknown, finished, or just failed)."""
+        with self.engine.begin() as db:
+            row = db.execute(select(jobs_table.c.status, jobs_table.c.attempts)
+                             .where(jobs_table.c.id == job_id)).first()
+            if row is None or row.status not in ("queued", "running"):
+                return None
+            if row.status == "running" and row.attempts >= MAX_ATTEMPTS:
+                self._fail_interrupted(db, job_id)
+                return None
+            taken = db.execute(
+                update(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.status == row.status,
+                                         jobs_table.c.attempts == row.attempts)
+                .values(status="running", started_at=time.time(), attempts=row.attempts + 1,
+                        progress_done=0)
+            ).rowcount
+        return self.get(job_id) if taken else None
+
+    def _fail_interrupted(self, db: Any, job_id: str) -> None:
+        db.execute(update(jobs_table).where(jobs_table.c.id == job_id)
+                   .values(status="failed", error=INTERRUPTED, finished_at=time.time()))
+        db.execute(delete(job_files_table).where(job_files_table.c.job_id == job_id))
 
     def progress(self, job_id: str, done: int, total: int) -> None:
         with self.engine.begin() as db:
@@ -126,6 +190,7 @@ class JobStore:
                                   "result": json.dumps(result, ensure_ascii=False) if result is not None else None}
         with self.engine.begin() as db:
             db.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(**values))
+            db.execute(delete(job_files_table).where(job_files_table.c.job_id == job_id))
 
     def recover_interrupted(self) -> list[str]:
         """Jobs left `running` by a dead process: queued again once, failed after that. Returns their ids."""
@@ -134,15 +199,15 @@ class JobStore:
                               .where(jobs_table.c.status == "running")).all()
             for job_id, attempts in rows:
                 if attempts < MAX_ATTEMPTS:
-                    values: dict[str, Any] = {"status": "queued", "started_at": None}
+                    db.execute(update(jobs_table).where(jobs_table.c.id == job_id)
+                               .values(status="queued", started_at=None))
                 else:
-                    values = {"status": "failed", "error": INTERRUPTED, "finished_at": time.time()}
-                db.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(**values))
+                    self._fail_interrupted(db, job_id)
         return [job_id for job_id, _ in rows]
 
 
 ProgressCallback = Callable[[int, int], None]
-Handler = Callable[[dict[str, Any], ProgressCallback], dict[str, Any]]
+Handler = Callable[[Job, ProgressCallback], dict[str, Any]]
 
 
 class JobFailed(Exception):
@@ -155,7 +220,8 @@ class JobFailed(Exception):
 
 @dataclass
 class JobWorker:
-    """Runs queued jobs one at a time in a daemon thread. `handlers` map a job kind to the function doing it."""
+    """Runs jobs one at a time: polling the table in a daemon thread (`start`, one machine), or as the shared queue
+    delivers them (`run_delivered`, called by `stadtretter worker`). `handlers` map a job kind to its function."""
 
     store: JobStore
     handlers: dict[str, Handler]
@@ -200,11 +266,24 @@ class JobWorker:
         job = self.store.claim_next()
         if job is None:
             return False
+        self._run(job)
+        return True
+
+    def run_delivered(self, job_id: str) -> None:
+        """Run a job the shared queue delivered (again, if its worker died)."""
+        job = self.store.claim(job_id)
+        if job is None:
+            logger.info("Auftrag %s ist schon beendet oder unbekannt", job_id)
+            return
+        self._run(job)
+
+    def _run(self, job: Job) -> None:
+        logger.info("Auftrag %s (%s) begonnen, Versuch %s von %s", job.id, job.kind, job.attempts, MAX_ATTEMPTS)
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
                 raise JobFailed(f"Unbekannte Auftragsart „{job.kind}“")
-            result = handler(job.params, lambda done, total: self.store.progress(job.id, done, total))
+            result = handler(job, lambda done, total: self.store.progress(job.id, done, total))
         except JobFailed as exc:
             self.store.finish(job.id, exc.result, str(exc))
         except WriterBusy as exc:
@@ -214,4 +293,3 @@ class JobWorker:
             self.store.finish(job.id, None, f"Unerwarteter Fehler: {exc}")
         else:
             self.store.finish(job.id, result)
-        return True

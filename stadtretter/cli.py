@@ -266,11 +266,13 @@ from stadtretter import access_cli  # noqa: E402
 from stadtretter.dossier_cli import dossier_command  # noqa: E402
 from stadtretter.eval_cli import eval_command  # noqa: E402
 from stadtretter.import_cli import import_command  # noqa: E402
+from stadtretter.worker_cli import worker_command  # noqa: E402
 
 app.command("eval")(eval_command)
 app.command("dossier")(dossier_command)
 access_cli.register(app)  # db upgrade, users, keys
 app.command("import")(import_command)
+app.command("worker")(worker_command)
 
 
 def print_sources(answer) -> None:  # noqa: ANN001

@@ -31,7 +31,7 @@ def import_command(
         err.print(f"[red]Ungültige Einstellungen:[/red] {exc}")
         raise typer.Exit(2) from exc
     try:
-        result = services.content.import_url({"url": url}, lambda done, total: None)
+        result = services.content.import_url(url, lambda done, total: None)
     except JobFailed as exc:
         err.print(f"[red]Fehler:[/red] {exc}", soft_wrap=True)
         if as_json and exc.result is not None:

@@ -57,6 +57,7 @@ class JobOut(BaseModel):
         None, description="wie `stadtretter ingest --json`, dazu `files`: je Datei name, source_id, outcome, reason"
     )
     error: str | None = None
+    attempts: int = Field(0, description="begonnene Versuche; ein unterbrochener Auftrag läuft höchstens zweimal")
     files: list[str] = Field(default_factory=list, description="Dateinamen bzw. URL des Auftrags")
     created_by: str | None = None
     created_at: str
@@ -96,7 +97,8 @@ def _job_out(job: Job) -> JobOut:
         names.append(job.params["url"])
     return JobOut(
         id=job.id, kind=job.kind, status=job.status, progress=JobProgress(done=job.progress_done,
-        total=job.progress_total), result=job.result, error=job.error, files=names, created_by=job.created_by,
+        total=job.progress_total), result=job.result, error=job.error, attempts=job.attempts, files=names,
+        created_by=job.created_by,
         created_at=_time(job.created_at) or "", started_at=_time(job.started_at), finished_at=_time(job.finished_at),
     )  # fmt: skip
 

@@ -152,8 +152,8 @@ function jobSummary(job) {
 }
 
 function jobRow(job) {
-  const progress = job.status === "running" && job.progress.total
-    ? ` (${job.progress.done} von ${job.progress.total})` : "";
+  const progress = (job.status === "running" && job.progress.total
+    ? ` (${job.progress.done} von ${job.progress.total})` : "") + (job.attempts > 1 ? `, Versuch ${job.attempts}` : "");
   return el("tr", { "data-job-id": job.id, "data-status": job.status },
     el("td", {},
       el("strong", {}, KIND_LABELS[job.kind] || job.kind),

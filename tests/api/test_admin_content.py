@@ -131,7 +131,7 @@ def test_upload_answers_202_at_once_then_is_cited_listed_and_deleted(admin: Admi
     job = admin.wait(queued["id"])
     assert job["status"] == "done", job
     assert [f["outcome"] for f in job["result"]["files"]] == ["added"] * 3 and job["result"]["added"] == 3
-    assert job["progress"] == {"done": 3, "total": 3} and job["created_by"] == "redaktion"
+    assert job["progress"] == {"done": 3, "total": 3} and job["created_by"] == "redaktion" and job["attempts"] == 1
     assert queued["id"] in [j["id"] for j in admin.http.get("/v1/admin/jobs").json()["jobs"]]
 
     assert admin.top_title("Leerstandsbörse Ladenlokale") == "Leerstandsbörse in Auenstadt"

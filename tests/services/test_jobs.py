@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
-from core.settings import Settings
+from core.database import Database
+from core.settings import Settings, get_settings
 from services.container import Services
 from services.jobs import INTERRUPTED, JobStore, JobWorker, metadata
 from services.uploads import ContentError, UploadMetadata
-from tests.conftest import TRANSCRIPT
+from stadtretter.cli import app
+from tests.conftest import TRANSCRIPT, free_port
 from tests.helpers import HashEmbeddings
 
 ARTICLE_NEW = """---
@@ -26,7 +29,7 @@ Auenstadt vermittelt leere Ladenlokale über eine Leerstandsbörse mit 37 gemeld
 
 @pytest.fixture
 def job_store(tmp_path: Path) -> JobStore:
-    engine = create_engine(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    engine = Database(f"sqlite:///{tmp_path / 'state.sqlite3'}").engine  # foreign keys on, as in the app
     metadata.create_all(engine)
     return JobStore(engine)
 
@@ -34,8 +37,8 @@ def job_store(tmp_path: Path) -> JobStore:
 def test_a_job_runs_once_and_records_its_result(job_store: JobStore) -> None:
     calls: list[dict] = []
 
-    def handler(params: dict, progress) -> dict:  # noqa: ANN001
-        calls.append(params)
+    def handler(job, progress) -> dict:  # noqa: ANN001
+        calls.append(job.params)
         progress(1, 2)
         return {"added": 1}
 
@@ -48,7 +51,7 @@ def test_a_job_runs_once_and_records_its_result(job_store: JobStore) -> None:
 
 
 def test_a_failing_handler_ends_failed_with_its_message(job_store: JobStore) -> None:
-    def boom(params: dict, progress) -> dict:  # noqa: ANN001
+    def boom(job, progress) -> dict:  # noqa: ANN001
         raise ValueError("kaputt")
 
     job = job_store.create("reindex", {})
@@ -68,6 +71,28 @@ def test_a_job_left_running_by_a_dead_process_is_requeued_once(job_store: JobSto
     assert (failed.status, failed.error) == ("failed", INTERRUPTED)
 
 
+def test_a_delivered_job_runs_again_once_when_its_worker_died_then_fails(job_store: JobStore) -> None:
+    """The shared queue delivers a dead worker's job again: `claim` counts the attempts."""
+    job = job_store.create("upload", {"files": [{"name": "a.md"}]}, files=[("a.md", b"# A")])
+    other = job_store.create("reindex", {})
+    assert job_store.queue_length() == 2
+    assert job_store.staged_files(job.id) == [("a.md", b"# A")]
+    job_store.progress(job.id, 1, 2)
+    first = job_store.claim(job.id)
+    assert (first.status, first.attempts, first.progress_done) == ("running", 1, 0)
+    assert job_store.queue_length() == 1
+    job_store.progress(job.id, 1, 2)  # the worker dies here; the queue delivers the job again
+    second = job_store.claim(job.id)
+    assert (second.status, second.attempts, second.progress_done) == ("running", 2, 0)
+    assert job_store.claim(job.id) is None  # and dies again: no third attempt
+    failed = job_store.get(job.id)
+    assert (failed.status, failed.error) == ("failed", INTERRUPTED)
+    assert job_store.staged_files(job.id) == []  # staged files end with the job
+    assert job_store.claim(job.id) is None and job_store.claim("unbekannt") is None
+    JobWorker(job_store, {"reindex": lambda job, progress: {}}).run_delivered(other.id)
+    assert job_store.get(other.id).status == "done" and job_store.claim(other.id) is None  # delivered twice
+
+
 @pytest.fixture
 def services(tmp_path: Path, tiny_corpus: Path) -> Services:
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=tiny_corpus, max_upload_mb=1)
@@ -77,12 +102,10 @@ def services(tmp_path: Path, tiny_corpus: Path) -> Services:
 
 
 def _upload(services: Services, files: dict[str, bytes], metadata: UploadMetadata = UploadMetadata()) -> dict:
-    stored = []
-    for raw_name, data in files.items():
-        name = services.content.uploads.check(raw_name, data)
-        stored.append(services.content.uploads.store(name, data, metadata.validated()))
-    job = services.jobs.create("upload", {"files": [{"name": s.name, "path": str(s.path)} for s in stored]})
+    job = services.content.queue_upload(list(files.items()), metadata)
+    assert [name for name, _ in services.jobs.staged_files(job.id)] == list(files)  # the worker stores them
     services.job_worker().run_next()
+    assert services.jobs.staged_files(job.id) == []  # the staged copies end with the job
     return services.jobs.get(job.id).result
 
 
@@ -138,3 +161,33 @@ def test_the_cli_ingest_and_a_job_never_write_at_once(services: Services) -> Non
         services.job_worker().run_next()
     failed = services.jobs.get(job.id)
     assert failed.status == "failed" and "anderer Schreibvorgang" in failed.error
+
+
+def test_with_redis_unreachable_the_upload_is_refused_with_503_and_its_job_failed(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
+    with pytest.raises(ContentError) as refused:
+        services.content.queue_upload([("a.md", ARTICLE_NEW.encode())], UploadMetadata())
+    assert refused.value.status_code == 503 and "Auftragswarteschlange (Redis) ist nicht erreichbar" in str(refused.value)
+    [job] = services.jobs.recent()
+    assert job.status == "failed" and services.jobs.staged_files(job.id) == [] and services.jobs.queue_length() == 0
+
+
+def test_settings_refuse_a_redis_url_of_another_scheme_and_share_limits_through_redis() -> None:
+    with pytest.raises(ValidationError, match="STADTRETTER_REDIS_URL muss mit redis://"):
+        Settings(_env_file=None, redis_url="http://127.0.0.1:6379")
+    assert Settings(_env_file=None).limits_storage_uri == "memory://"
+    assert Settings(_env_file=None, redis_url="redis://r:6379/0").limits_storage_uri == "redis://r:6379/0"
+    explicit = Settings(_env_file=None, redis_url="redis://r:6379/0", rate_limit_storage_uri="redis://other:6379")
+    assert explicit.limits_storage_uri == "redis://other:6379"
+
+
+def test_the_worker_command_without_redis_says_why_in_german(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("STADTRETTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("STADTRETTER_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["worker"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "STADTRETTER_REDIS_URL ist nicht gesetzt" in result.output

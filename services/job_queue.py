@@ -1,0 +1,62 @@
+"""The shared job queue for several machines: dramatiq on Redis (STADTRETTER_REDIS_URL).
+
+API processes only `dispatch` a job id (the job itself, with its staged files, is in the state database);
+`stadtretter worker` processes `work` through the queue, one job at a time each. Why dramatiq: its Redis broker
+keeps a taken message in the worker's acknowledgement set until the job ends, every worker sends a heartbeat with
+each fetch (also while a job runs: the delay-queue consumer keeps fetching), and a worker fetching messages moves
+the unacknowledged messages of a worker silent for `heartbeat_seconds` back to the queue. So a job whose worker
+was killed goes to another worker after heartbeat_seconds plus one fetch interval, however long the job runs.
+Its retry middleware is not used: redelivery is counted in the jobs table (`JobStore.claim`), so "retried once,
+then failed" holds however often the message comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import dramatiq
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+
+logger = logging.getLogger("stadtretter.job_queue")
+
+NAMESPACE = "stadtretter"
+QUEUE_NAME = "jobs"
+ACTOR_NAME = "run_job"
+FETCH_INTERVAL_MS = 1000  # longest pause between two fetches (and heartbeats) of an idle worker
+STOP_TIMEOUT_MS = 600_000  # on SIGTERM a running job may finish within this time
+
+
+class RedisJobQueue:
+    def __init__(self, url: str, heartbeat_seconds: float) -> None:
+        # Maintenance (finding dead workers) on every fetch instead of dramatiq's one in a thousand: it bounds the
+        # redelivery time, and a handful of workers fetching once a second costs Redis nothing.
+        self.broker = RedisBroker(
+            url=url, namespace=NAMESPACE, middleware=[], heartbeat_timeout=int(heartbeat_seconds * 1000),
+            maintenance_chance=MAINTENANCE_SCALE,
+        )
+        self._runner: Callable[[str], None] | None = None
+        self.actor = dramatiq.Actor(self._perform, broker=self.broker, actor_name=ACTOR_NAME, queue_name=QUEUE_NAME,
+                                    priority=0, options={})
+
+    def dispatch(self, job_id: str) -> None:
+        """Queue a job (already stored in the jobs table) for the workers."""
+        self.actor.send(job_id)
+
+    def work(self, runner: Callable[[str], None], stop: threading.Event) -> None:
+        """Run delivered job ids with `runner`, one at a time, until `stop` is set; a running job is finished first."""
+        self._runner = runner
+        worker = dramatiq.Worker(self.broker, worker_threads=1, worker_timeout=FETCH_INTERVAL_MS)
+        worker.queue_prefetch = 1  # take one job at a time: a second one waits in the queue for another worker
+        worker.start()
+        try:
+            stop.wait()
+        finally:
+            worker.stop(timeout=STOP_TIMEOUT_MS)
+            self.broker.close()
+
+    def _perform(self, job_id: str) -> None:
+        if self._runner is None:  # only processes that called `work` consume messages
+            raise RuntimeError("Dieser Prozess führt keine Aufträge aus")
+        self._runner(job_id)
