@@ -48,6 +48,8 @@ LEXICAL_UPDATES = Counter(
     "stadtretter_lexical_updates_total", "Lexical index brought to a newer published version, by how (snapshot/sync)",
     ["how"], registry=REGISTRY,
 )
+for _how in ("snapshot", "sync"):  # both series exist from the start (0), so a scrape can tell "never"
+    LEXICAL_UPDATES.labels(_how)
 LEXICAL_VERSION = Gauge("stadtretter_lexical_index_version", "Published index version the lexical index is at",
                         registry=REGISTRY)
 
