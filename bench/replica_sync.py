@@ -154,7 +154,7 @@ def writer_figures(size: int, chroma_url: str) -> dict:
     shutil.rmtree(writer.settings.lexical_path, ignore_errors=True)
     full = timed(writer.lexical.sync, writer.store)
     publisher = writer.lexical_publisher
-    publish = timed(publisher.publish)
+    publish = timed(publisher.publish, writer.store)
     latest = writer.index_versions.latest()
     return {"full_build_s": full, "publish_s": publish, "snapshot_mb": latest.snapshot_bytes / 1e6,
             "index_mb": sum(p.stat().st_size for p in writer.settings.lexical_path.rglob("*") if p.is_file()) / 1e6}

@@ -41,6 +41,7 @@ versions_table = Table(
     Column("version", Integer, primary_key=True, autoincrement=True),
     Column("chunks", Integer, nullable=False),
     Column("signature", String(64), nullable=False),  # LexicalIndex.content_signature of the build
+    Column("collection_id", String(64)),  # the Chroma collection it was built from (a reindex replaces it)
     Column("snapshot_bytes", BigInteger),  # None: published without a snapshot
     Column("created_at", Float, nullable=False),
 )
@@ -58,6 +59,7 @@ class IndexVersion:
     version: int
     chunks: int
     signature: str
+    collection_id: str | None
     snapshot_bytes: int | None
     created_at: float
 
@@ -105,7 +107,7 @@ class VersionLog:
             ).first()
         return IndexVersion(**row._mapping) if row is not None else None
 
-    def publish(self, index: LexicalIndex, snapshot: bool) -> IndexVersion:
+    def publish(self, index: LexicalIndex, snapshot: bool, collection_id: str | None = None) -> IndexVersion:
         """Record the index's current build as the newest version (with its snapshot), in one transaction; older
         snapshots beyond `keep_snapshots` are deleted."""
         index.load()
@@ -114,7 +116,7 @@ class VersionLog:
         with self.engine.begin() as connection:
             version = connection.execute(
                 insert(versions_table).values(
-                    chunks=len(index.ids), signature=index.content_signature,
+                    chunks=len(index.ids), signature=index.content_signature, collection_id=collection_id,
                     snapshot_bytes=len(data) if data is not None else None, created_at=created,
                 )
             ).inserted_primary_key[0]
@@ -127,7 +129,7 @@ class VersionLog:
                     .order_by(versions_table.c.version.desc()).limit(self.keep_snapshots).scalar_subquery()
                 connection.execute(delete(parts_table).where(parts_table.c.version.not_in(kept)))
         index.mark_version(version, index.content_signature)
-        return IndexVersion(version, len(index.ids), index.content_signature,
+        return IndexVersion(version, len(index.ids), index.content_signature, collection_id,
                             len(data) if data is not None else None, created)
 
     def snapshot(self, version: int) -> bytes | None:
@@ -139,6 +141,10 @@ class VersionLog:
         return b"".join(parts) if parts else None
 
 
+def collection_id(store: ChunkStore) -> str:
+    return str(store.collection.id)
+
+
 class LexicalPublisher:
     """An ingestion listener in place of the lexical index: syncs it after a run, then publishes the version."""
 
@@ -147,7 +153,7 @@ class LexicalPublisher:
 
     def sync(self, store: ChunkStore) -> None:
         self.index.sync(store)
-        self.publish()
+        self.publish(store)
 
     def is_current(self, store: ChunkStore) -> bool:
         """In step with the store and published (a run that died between syncing and publishing is finished by
@@ -160,11 +166,11 @@ class LexicalPublisher:
             return True  # nothing to do about it now; publish reports the database error when there is a change
         return latest is not None and latest.signature == self.index.content_signature
 
-    def publish(self) -> IndexVersion | None:
+    def publish(self, store: ChunkStore) -> IndexVersion | None:
         """A failing state database costs the replicas their update, never the ingestion (logged; the next run
         publishes again)."""
         try:
-            return self.log.publish(self.index, self.snapshots)
+            return self.log.publish(self.index, self.snapshots, collection_id(store))
         except SQLAlchemyError as exc:
             logger.error("Indexversion nicht veröffentlicht (Zustandsdatenbank): %s", exc)
             return None
@@ -176,12 +182,15 @@ FollowOutcome = Literal["none", "current", "snapshot", "sync", "behind"]
 class LexicalFollower:
     """Brings this process's lexical index to the newest published version; `step` once, or `start` a daemon
     thread stepping every `interval` seconds. The index and the store are asked for at each step (the services
-    rebuild them after a reindex)."""
+    rebuild them after a reindex). `store_replaced` is called when a version was built from another collection
+    than this process has open (a reindex elsewhere replaced it): the caller reopens the store."""
 
     def __init__(
-        self, index: Callable[[], LexicalIndex], store: Callable[[], ChunkStore], log: VersionLog, interval: float
+        self, index: Callable[[], LexicalIndex], store: Callable[[], ChunkStore], log: VersionLog, interval: float,
+        store_replaced: Callable[[], None] = lambda: None,
     ) -> None:
         self.index, self.store, self.log, self.interval = index, store, log, interval
+        self.store_replaced = store_replaced
         self._unusable_snapshot: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -190,6 +199,9 @@ class LexicalFollower:
         latest = self.log.latest()
         if latest is None:
             return "none"
+        if latest.collection_id and latest.collection_id != collection_id(self.store()):
+            logger.info("Indexversion %s stammt aus einer neu aufgebauten Sammlung: öffne sie", latest.version)
+            self.store_replaced()
         index = self.index()
         index.load()
         if index.content_signature == latest.signature:

@@ -142,7 +142,8 @@ class Services:
         if self._follower is not None:
             return
         self._follower = LexicalFollower(
-            lambda: self.lexical, lambda: self.store, self.index_versions, self.settings.lexical_poll_seconds
+            lambda: self.lexical, lambda: self.store, self.index_versions, self.settings.lexical_poll_seconds,
+            store_replaced=self.reset,
         )
         try:
             self._follower.step()
@@ -420,5 +421,5 @@ class Services:
         shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
         os.replace(side_lexical.path, self.settings.lexical_path)
         self.reset()
-        self.lexical_publisher.publish()
+        self.lexical_publisher.publish(self.store)
         return report

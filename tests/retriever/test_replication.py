@@ -137,7 +137,7 @@ def test_only_the_last_snapshots_are_kept(tmp_path: Path, chroma_server: str, ti
                       lexical_snapshots_keep=2)
     writer.pipeline().run([tiny_corpus])
     for _ in range(3):
-        writer.lexical_publisher.publish()
+        writer.lexical_publisher.publish(writer.store)
     with writer.database.engine.connect() as connection:
         versions = connection.execute(select(versions_table.c.version)).scalars().all()
         with_parts = connection.execute(select(parts_table.c.version).distinct()).scalars().all()
@@ -159,3 +159,20 @@ def test_one_machine_publishes_versions_without_snapshots_and_follows_for_free(
     assert services.lexical.index_version == latest.version
     check = next(c for c in services.readiness() if c.name == "lexical_index")
     assert check.ok and f"Version {latest.version}" in check.detail
+
+
+def test_after_a_reindex_elsewhere_the_replica_reopens_the_new_collection(
+    replicas: tuple[Services, Services], tiny_corpus: Path
+) -> None:
+    writer, replica = replicas
+    writer.pipeline().run([tiny_corpus])
+    follower = LexicalFollower(lambda: replica.lexical, lambda: replica.store, replica.index_versions, 60,
+                               store_replaced=replica.reset)
+    follower.step()
+    old_collection = replica.store.collection.id
+    writer.reindex()  # a new collection under the same name; the old one is deleted
+    follower.step()
+    assert replica.store.collection.id != old_collection
+    assert replica.lexical.index_version == writer.index_versions.latest().version
+    hits = replica.search.search("Lasersensoren Passanten Hauptstraße", k=3)
+    assert hits and hits[0].metadata.get("type") == "webtalk"

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("chunks", sa.Integer, nullable=False),
         sa.Column("signature", sa.String(64), nullable=False),
+        sa.Column("collection_id", sa.String(64)),
         sa.Column("snapshot_bytes", sa.BigInteger),
         sa.Column("created_at", sa.Float, nullable=False),
     )
