@@ -98,6 +98,9 @@ class LexicalIndex:
         self.path = path
         self.k1, self.b, self.decompound, self.min_part = k1, b, decompound, min_part
         self._lock = threading.Lock()
+        # Held by whoever replaces the build in this process (a writer's sync + publish, the replica follower), so
+        # that a follower never swaps an older published build over a fresh one that is about to be published.
+        self.updating = threading.RLock()
         self._loaded_mtime: tuple[int, int] | None = None
         self._pinned = False
         self.bm25: _Postings | None = None

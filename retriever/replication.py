@@ -9,6 +9,7 @@ version it installs the snapshot (or, without one, syncs incrementally from the 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
 import tarfile
@@ -83,9 +84,8 @@ def install(index: LexicalIndex, snapshot: bytes, expected_signature: str) -> No
     try:
         with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as archive:
             archive.extractall(incoming, filter="data")
-        check = LexicalIndex(incoming)
-        check.load()
-        if check.content_signature != expected_signature:
+        marker = json.loads((incoming / "ids.json").read_text(encoding="utf-8"))
+        if marker.get("content_signature") != expected_signature:
             raise ValueError("Schnappschuss passt nicht zu seiner Version")
         index.replace_with(incoming)
     except BaseException:
@@ -152,8 +152,9 @@ class LexicalPublisher:
         self.index, self.log, self.snapshots = index, log, snapshots
 
     def sync(self, store: ChunkStore) -> None:
-        self.index.sync(store)
-        self.publish(store)
+        with self.index.updating:
+            self.index.sync(store)
+            self.publish(store)
 
     def is_current(self, store: ChunkStore) -> bool:
         """In step with the store and published (a run that died between syncing and publishing is finished by
@@ -170,7 +171,8 @@ class LexicalPublisher:
         """A failing state database costs the replicas their update, never the ingestion (logged; the next run
         publishes again)."""
         try:
-            return self.log.publish(self.index, self.snapshots, collection_id(store))
+            with self.index.updating:
+                return self.log.publish(self.index, self.snapshots, collection_id(store))
         except SQLAlchemyError as exc:
             logger.error("Indexversion nicht veröffentlicht (Zustandsdatenbank): %s", exc)
             return None
@@ -192,6 +194,7 @@ class LexicalFollower:
         self.index, self.store, self.log, self.interval = index, store, log, interval
         self.store_replaced = store_replaced
         self._unusable_snapshot: int | None = None
+        self._handled: int | None = None  # the newest version this follower has dealt with
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -203,13 +206,22 @@ class LexicalFollower:
             logger.info("Indexversion %s stammt aus einer neu aufgebauten Sammlung: öffne sie", latest.version)
             self.store_replaced()
         index = self.index()
-        index.load()
-        if index.content_signature == latest.signature:
-            index.mark_version(latest.version)
-            LEXICAL_VERSION.set(latest.version)
-            return "current"
-        if index.index_version == latest.version:
-            return "behind"  # synced from the store for this version already (its snapshot was missing)
+        with index.updating:
+            index.load()
+            if index.content_signature == latest.signature:
+                index.mark_version(latest.version)
+                self._handled = latest.version
+                LEXICAL_VERSION.set(latest.version)
+                return "current"
+            if latest.version == self._handled:
+                # handled already (synced from the store, its snapshot was missing), or the local build is newer
+                # than this version: a writer on this disk has just built it and is about to publish it
+                return "behind"
+            outcome = self._update(index, latest)
+            self._handled = latest.version
+            return outcome
+
+    def _update(self, index: LexicalIndex, latest: IndexVersion) -> FollowOutcome:
         started = time.perf_counter()
         snapshot = None
         if latest.snapshot_bytes and self._unusable_snapshot != latest.version:

@@ -176,3 +176,20 @@ def test_after_a_reindex_elsewhere_the_replica_reopens_the_new_collection(
     assert replica.lexical.index_version == writer.index_versions.latest().version
     hits = replica.search.search("Lasersensoren Passanten Hauptstraße", k=3)
     assert hits and hits[0].metadata.get("type") == "webtalk"
+
+
+def test_a_fresh_local_build_about_to_be_published_is_left_alone(
+    replicas: tuple[Services, Services], tiny_corpus: Path
+) -> None:
+    """A writer on this disk has synced but not yet published: the follower must not put the older published
+    build back (nor sync over it)."""
+    writer, _ = replicas
+    writer.pipeline().run([tiny_corpus / "articles"])
+    follower = _follower(writer)
+    assert follower.step() == "current"
+    writer.pipeline().run([tiny_corpus])  # as far as the listeners: lexical sync + publish ...
+    with writer.database.engine.begin() as connection:  # ... minus the publish
+        connection.execute(delete(versions_table).where(versions_table.c.version == 2))
+    fresh = list(writer.lexical.ids)
+    assert follower.step() == "behind"
+    assert writer.lexical.ids == fresh
