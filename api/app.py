@@ -44,11 +44,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except (StoreError, EmbeddingUnavailable) as exc:
             # Serve anyway: /healthz reports the problem and every request gets the German message (503).
             logger.error("Start unvollständig: %s", exc)
+        services.start_follower()  # the lexical index at the newest published version (replicas), then followed
         services.start_worker()  # uploads, imports and reindex run in the background, never in the request
         try:
             yield
         finally:
             services.stop_worker()
+            services.stop_follower()
 
     app = FastAPI(title="Stadtretter Wissens-Chat", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services

@@ -44,6 +44,14 @@ INDEX_CHUNKS = Gauge("stadtretter_index_chunks", "Chunks in the store (at scrape
 INDEX_SOURCES = Gauge("stadtretter_index_sources", "Ingested documents (at scrape time)", registry=REGISTRY)
 LEXICAL_CHUNKS = Gauge("stadtretter_lexical_index_chunks", "Chunks in the lexical index (at scrape time)",
                        registry=REGISTRY)
+LEXICAL_UPDATES = Counter(
+    "stadtretter_lexical_updates_total", "Lexical index brought to a newer published version, by how (snapshot/sync)",
+    ["how"], registry=REGISTRY,
+)
+for _how in ("snapshot", "sync"):  # both series exist from the start (0), so a scrape can tell "never"
+    LEXICAL_UPDATES.labels(_how)
+LEXICAL_VERSION = Gauge("stadtretter_lexical_index_version", "Published index version the lexical index is at",
+                        registry=REGISTRY)
 
 _request_stages: ContextVar[dict[str, float] | None] = ContextVar("stadtretter_request_stages", default=None)
 

@@ -215,6 +215,18 @@ class Settings(BaseSettings):
             return self.redis_url
         return self.rate_limit_storage_uri
 
+    # --- Several replicas (issue 18: retriever/replication.py): the lexical index in step on every replica
+    # How often each API process asks the state database for a newer published index version.
+    lexical_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Publish a snapshot of the lexical index with every version (unset = when STADTRETTER_CHROMA_URL is set: only
+    # then can replicas on other machines share the store).
+    lexical_snapshots: bool | None = None
+    lexical_snapshots_keep: int = Field(default=3, ge=1, le=100)
+
+    @property
+    def publish_lexical_snapshots(self) -> bool:
+        return self.chroma_url is not None if self.lexical_snapshots is None else self.lexical_snapshots
+
     @property
     def uploads_path(self) -> Path:
         return self.data_dir / "uploads"

@@ -66,6 +66,14 @@ def _signature(ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def content_signature(ids: Sequence[str], hashes: Sequence[str]) -> str:
+    """Identifies a build's content: its chunk ids and their content hashes (an updated chunk keeps its id)."""
+    digest = hashlib.sha256()
+    for chunk_id, content_hash in sorted(zip(ids, hashes)):
+        digest.update(f"{chunk_id}\0{content_hash}\n".encode())
+    return digest.hexdigest()
+
+
 def _file_version(path: Path) -> tuple[int, int]:
     """Changes whenever the file is replaced (a new build writes a new marker file)."""
     stat = path.stat()
@@ -90,6 +98,9 @@ class LexicalIndex:
         self.path = path
         self.k1, self.b, self.decompound, self.min_part = k1, b, decompound, min_part
         self._lock = threading.Lock()
+        # Held by whoever replaces the build in this process (a writer's sync + publish, the replica follower), so
+        # that a follower never swaps an older published build over a fresh one that is about to be published.
+        self.updating = threading.RLock()
         self._loaded_mtime: tuple[int, int] | None = None
         self._pinned = False
         self.bm25: _Postings | None = None
@@ -97,12 +108,26 @@ class LexicalIndex:
         self.fields: dict[str, np.ndarray] = {}
         self.sources: list[str] = []
         self.signature = ""
+        self.content_signature = ""
+        self._published: tuple[int, str] | None = None  # (version number, content signature) it was published as
         self.version = 0
         self.params: dict[str, Any] = {}
         self.decompounder: Decompounder | None = None
         self._row_of: dict[str, int] | None = None
         self._categories: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._place: dict[tuple[int, int], int] | None = None
+
+    @property
+    def index_version(self) -> int | None:
+        """The published version (retriever/replication.py) the loaded build is, None when unknown or unpublished.
+        Cheap: what caches key on."""
+        published = self._published
+        return published[0] if published and published[1] == self.content_signature else None
+
+    def mark_version(self, version: int, signature: str | None = None) -> None:
+        """This process learnt (published, fetched or checked) that build `signature` (default: the loaded one)
+        is version `version`."""
+        self._published = (version, self.content_signature if signature is None else signature)
 
     # --- building -----------------------------------------------------------------------------------------
     def sync(self, store: ChunkStore) -> None:
@@ -210,12 +235,16 @@ class LexicalIndex:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: free what was written, keep the old index
             raise
-        # Swap in atomically enough: readers reload on the marker file's mtime.
+        self.replace_with(tmp)
+
+    def replace_with(self, directory: Path) -> None:
+        """Swap a complete build (written beside the index) in and load it. Atomically enough: readers in any
+        process on this disk reload on the marker file's change."""
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.path.exists():
             os.replace(self.path, old)
-        os.replace(tmp, self.path)
+        os.replace(directory, self.path)
         shutil.rmtree(old, ignore_errors=True)
         self._loaded_mtime = None
         self.load()
@@ -261,6 +290,7 @@ class LexicalIndex:
         (tmp / "sources.json").write_text(json.dumps(list(sources), ensure_ascii=False), encoding="utf-8")
         marker = {
             "version": FORMAT_VERSION, "ids": ids, "signature": _signature(ids),
+            "content_signature": content_signature(ids, [str(m.get("content_hash", "")) for m in metas]),
             "params": self._params(),
         }
         (tmp / "ids.json").write_text(json.dumps(marker), encoding="utf-8")
@@ -344,6 +374,7 @@ class LexicalIndex:
             categories[name] = (values, codes.astype(np.int32))
         return {
             "bm25": bm25, "ids": ids, "fields": fields, "signature": data["signature"], "sources": sources,
+            "content_signature": str(data.get("content_signature", "")),
             "decompounder": decompounder, "_categories": categories, "version": int(data.get("version", 1)),
             "params": dict(data.get("params", {})), "_row_of": {cid: i for i, cid in enumerate(ids)}, "_place": None,
         }

@@ -31,6 +31,7 @@ from retriever.conversation import ConversationStore
 from retriever.lexical import LexicalIndex
 from retriever.phases import PhaseTagger
 from retriever.qa import AnswerTagger, QAService
+from retriever.replication import LexicalFollower, LexicalPublisher, VersionLog
 from retriever.search import SearchService
 from services.accounts import AccountService
 from services.api_keys import ApiKeyService
@@ -104,6 +105,7 @@ class Services:
         self._lexical = lexical
         self._phase_tagger = phase_tagger
         self._worker: JobWorker | None = None
+        self._follower: LexicalFollower | None = None
 
     @property
     def embeddings(self) -> StadtretterEmbeddings:
@@ -132,6 +134,36 @@ class Services:
         return index
 
     @cached_property
+    def index_versions(self) -> VersionLog:
+        """Published index versions and lexical snapshots (state database), for replicas on several machines."""
+        return VersionLog(self.database.engine, self.settings.lexical_snapshots_keep)
+
+    @property
+    def lexical_publisher(self) -> LexicalPublisher:
+        """Syncs the lexical index after a commit to the store and publishes the new version: every writer uses it."""
+        return LexicalPublisher(self.lexical, self.index_versions, self.settings.publish_lexical_snapshots)
+
+    def start_follower(self) -> None:
+        """At server start: bring the lexical index to the newest published version once (a new replica installs the
+        snapshot instead of analysing every chunk), then follow the versions in a background thread."""
+        if self._follower is not None:
+            return
+        self._follower = LexicalFollower(
+            lambda: self.lexical, lambda: self.store, self.index_versions, self.settings.lexical_poll_seconds,
+            store_replaced=self.reset,
+        )
+        try:
+            self._follower.step()
+        except Exception as exc:  # noqa: BLE001 - serve with the local index; the thread tries again
+            logger.error("Stichwortindex beim Start nicht nachgeführt: %s", exc)
+        self._follower.start()
+
+    def stop_follower(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+
+    @cached_property
     def phase_tagger(self) -> PhaseTagger | None:
         if not isinstance(self._phase_tagger, _Load):
             return self._phase_tagger
@@ -140,7 +172,8 @@ class Services:
     def pipeline(self) -> IngestPipeline:
         return IngestPipeline(
             self.settings, self.embeddings, self.store, self.registry,
-            enrichers=self._enrichers(), listeners=[self.lexical, self.coverage],  # coverage reads the lexical index
+            enrichers=self._enrichers(),
+            listeners=[self.lexical_publisher, self.coverage],  # coverage reads the lexical index
         )
 
     def _enrichers(self) -> list:
@@ -382,13 +415,26 @@ class Services:
         return ReadinessCheck("data_dir", True, "Datenordner beschreibbar")
 
     def _lexical_check(self, chunks: int) -> ReadinessCheck:
+        """In step with the newest published index version (replicas), and with the store's chunk count."""
         try:
             lexical = self.lexical
             current = lexical.is_current(self.store, chunks)
+            latest = self.index_versions.latest()
         except Exception as exc:  # noqa: BLE001 - a broken index is what this reports
             return ReadinessCheck("lexical_index", False, f"Stichwortindex nicht lesbar: {exc}")
+        if latest is not None and lexical.content_signature == latest.signature:
+            lexical.mark_version(latest.version)  # e.g. built by another process on this disk
+        if latest is not None and lexical.index_version != latest.version:
+            return ReadinessCheck(
+                "lexical_index", False,
+                f"Stichwortindex (Version {lexical.index_version or 'unbekannt'}) hinter der veröffentlichten "
+                f"Version {latest.version}: wird nachgeführt",
+            )
+        at_version = f", Version {latest.version}" if latest is not None else ""
         if current:
-            return ReadinessCheck("lexical_index", True, f"Stichwortindex passt zum Store ({chunks} Abschnitte)")
+            return ReadinessCheck(
+                "lexical_index", True, f"Stichwortindex passt zum Store ({chunks} Abschnitte{at_version})"
+            )
         if chunks == 0 and not lexical.ids:  # a new instance: nothing ingested yet, no index built yet
             return ReadinessCheck("lexical_index", True, "Noch nichts eingelesen: Store und Stichwortindex sind leer")
         return ReadinessCheck(
@@ -441,4 +487,5 @@ class Services:
         shutil.rmtree(self.settings.lexical_path, ignore_errors=True)
         os.replace(side_lexical.path, self.settings.lexical_path)
         self.reset()
+        self.lexical_publisher.publish(self.store)
         return report

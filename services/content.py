@@ -98,7 +98,7 @@ class ContentService:
                 store = self.services.store
                 store.delete(sorted(store.ids_for_source(source_id)))
                 registry.remove(source_id)
-                self.services.lexical.sync(store)
+                self.services.lexical_publisher.sync(store)
                 self._remove_stored(Path(record.path))
         except WriterBusy as exc:
             raise ContentError(str(exc), 409) from None
