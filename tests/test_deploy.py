@@ -34,7 +34,8 @@ def unknown_settings(names: set[str]) -> set[str]:
 def test_every_stadtretter_name_in_deploy_is_a_setting() -> None:
     services = compose()["services"]
     named = set().union(*(environment_names(service) for service in services.values()))
-    assert {"STADTRETTER_DATABASE_URL", "STADTRETTER_CHROMA_URL", "STADTRETTER_SESSION_SECRET"} <= named
+    assert {"STADTRETTER_DATABASE_URL", "STADTRETTER_CHROMA_URL", "STADTRETTER_REDIS_URL",
+            "STADTRETTER_SESSION_SECRET"} <= named
     assert unknown_settings(named) == set()
     # also every ${STADTRETTER_…} substitution and every name in the example .env (commented ones included)
     mentioned = set(SETTING.findall((DEPLOY / "compose.yaml").read_text(encoding="utf-8")))
