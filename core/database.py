@@ -65,7 +65,10 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"timeout": 30} if self.is_sqlite else {}
+        # SQLite: wait up to 30 s for another writer's lock. PostgreSQL: give up connecting after 10 s (a probe of
+        # /readyz must not hang on an unreachable server); SQLAlchemy's pool holds up to 5 + 10 connections per
+        # process and tests each one before use (pool_pre_ping), so a restarted server costs no failed request.
+        connect_args = {"timeout": 30} if self.is_sqlite else {"connect_timeout": 10}
         self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite, connect_args=connect_args)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _enable_sqlite_foreign_keys)
