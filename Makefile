@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run   – install, ingest the bundled corpus, serve API + web chat on http://127.0.0.1:8000
-#   make test  – install (with test extras, Chromium and PostgreSQL) and run all tests: the whole suite on SQLite,
-#                then the tests that touch the state database on PostgreSQL
+#   make test  – install (with test extras, Chromium and PostgreSQL) and run all tests twice: with the state
+#                database on SQLite (the default), then on PostgreSQL
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -33,16 +33,13 @@ fonts:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-# The suites that read or write the state database (registry, conversations, feedback, accounts, jobs, log).
-POSTGRES_TESTS := tests/services tests/api tests/ingest tests/retriever tests/werkstatt tests/test_access_cli.py
-
 run: install fonts
 	$(VENV)/bin/stadtretter ingest corpus --prune
 	$(VENV)/bin/stadtretter serve
 
 test: install-dev browser fonts postgresql
 	$(PY) -m pytest -q
-	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q $(POSTGRES_TESTS)
+	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q
 
 eval: install
 	$(VENV)/bin/stadtretter eval
