@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run   – install, ingest the bundled corpus, serve API + web chat on http://127.0.0.1:8000
-#   make test  – install (with test extras, Chromium and PostgreSQL) and run all tests: the whole suite on SQLite,
-#                then the tests that touch the state database on PostgreSQL
+#   make test  – install (with test extras, Chromium and PostgreSQL) and run all tests twice: with the state
+#                database on SQLite (the default), then on PostgreSQL
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -33,9 +33,6 @@ fonts:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-# The suites that read or write the state database (registry, conversations, feedback, accounts, jobs, log).
-POSTGRES_TESTS := tests/services tests/api tests/ingest tests/retriever tests/werkstatt tests/test_access_cli.py
-
 # Redis for the tests of the shared job queue, rate limits and writer lock (tests/redis_support.py); Debian package
 # redis-server. The tests start their own server on a free port; the system service is not needed.
 redis:
@@ -45,9 +42,10 @@ run: install fonts
 	$(VENV)/bin/stadtretter ingest corpus --prune
 	$(VENV)/bin/stadtretter serve
 
+# Second pass on PostgreSQL; tests/cluster runs on PostgreSQL in the first pass already.
 test: install-dev browser fonts postgresql redis
 	$(PY) -m pytest -q
-	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q $(POSTGRES_TESTS)
+	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q -m "not cluster"
 
 eval: install
 	$(VENV)/bin/stadtretter eval

@@ -65,7 +65,10 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"timeout": 30} if self.is_sqlite else {}
+        # SQLite: wait up to 30 s for another writer's lock. PostgreSQL: give up connecting after 10 s (a probe of
+        # /readyz must not hang on an unreachable server); SQLAlchemy's pool holds up to 5 + 10 connections per
+        # process and tests each one before use (pool_pre_ping), so a restarted server costs no failed request.
+        connect_args = {"timeout": 30} if self.is_sqlite else {"connect_timeout": 10}
         self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite, connect_args=connect_args)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _enable_sqlite_foreign_keys)
@@ -77,11 +80,30 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
-    def _alembic_config(self) -> Config:
+    def _alembic_config(self, engine: Engine | None = None) -> Config:
         config = Config()
         config.set_main_option("script_location", str(resources.files("core") / "migrations"))
-        config.attributes["engine"] = self.engine
+        config.attributes["engine"] = engine or self.engine
         return config
+
+    def _migration_engine(self) -> Engine:
+        """PostgreSQL runs DDL in transactions anyway. Python's sqlite3 commits before every DDL statement, so a
+        process killed mid-migration would leave tables without their version (and every later start failing on
+        "table already exists"): for migrations SQLite gets real transactions, BEGIN IMMEDIATE … COMMIT, which also
+        lets a second process starting at the same time wait and then find the schema current."""
+        if not self.is_sqlite:
+            return self.engine
+        engine = create_engine(self.url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
 
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
@@ -96,7 +118,12 @@ class Database:
     def upgrade(self) -> tuple[str | None, str | None]:
         """Apply all pending migrations; returns (revision before, revision after)."""
         before = self.current_revision()
-        command.upgrade(self._alembic_config(), "head")
+        engine = self._migration_engine()
+        try:
+            command.upgrade(self._alembic_config(engine), "head")
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
         return before, self.current_revision()
 
     def ensure_current(self, *, apply: bool) -> None:

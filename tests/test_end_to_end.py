@@ -119,6 +119,7 @@ def test_cli_ask_json_has_the_api_shape(services: Services, monkeypatch: pytest.
 
     monkeypatch.setenv("STADTRETTER_DATA_DIR", str(services.settings.data_dir))
     monkeypatch.setenv("STADTRETTER_CORPUS_DIR", str(services.settings.corpus_dir))
+    monkeypatch.setenv("STADTRETTER_DATABASE_URL", services.settings.state_database_url)  # the module's registry
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli.app, ["ask", "Wie wird das WLAN finanziert?", "--json"])

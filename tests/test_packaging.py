@@ -89,10 +89,10 @@ def test_help_ingest_and_serve_from_another_directory(installed: Path, tmp_path:
     stadtretter = installed / "stadtretter"
 
     assert "Quellen einlesen" in run(stadtretter, "--help", cwd=work, env=env)
+    # Alembic migrations are package data (core/migrations); the registry and accounts work from the wheel.
+    assert f"leer → {Database('sqlite://').head_revision()}" in run(stadtretter, "db", "upgrade", cwd=work, env=env)
     report = run(stadtretter, "ingest", folder, "--json", cwd=work, env=env, timeout=180)
     assert '"added": 1' in report and '"failed": []' in report
-    # Alembic migrations are package data (core/migrations); accounts work from the wheel.
-    assert f"leer → {Database('sqlite://').head_revision()}" in run(stadtretter, "db", "upgrade", cwd=work, env=env)
     key = run(stadtretter, "keys", "create", "--name", "wheel", "--scope", "trainer", cwd=work, env=env).strip()
 
     port = free_port()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -182,6 +182,24 @@ def test_two_processes_writing_one_new_conversation_never_collide(state_database
     with ThreadPoolExecutor(len(stores)) as pool:  # each store has its own engine, like separate replicas
         list(pool.map(lambda n: stores[n % 4].add_turn("neu", f"Frage {n}?", "Antwort."), range(12)))
     assert len(stores[0].turns("neu")) == 12 and stores[0].count() == 1
+
+
+def test_an_interrupted_migration_leaves_nothing_behind_and_can_be_repeated(
+    empty_state_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import op
+
+    def power_cut(*args: object, **kwargs: object) -> None:  # during 0002_jobs, after 0001 created its tables
+        raise RuntimeError("Stromausfall")
+
+    database = Database(empty_state_database_url)
+    with monkeypatch.context() as patch:
+        patch.setattr(op, "create_index", power_cut)
+        with pytest.raises(RuntimeError, match="Stromausfall"):
+            database.upgrade()
+    assert inspect(database.engine).get_table_names() == [] and database.current_revision() is None
+    assert database.upgrade() == (None, database.head_revision())
+    database.dispose()
 
 
 def test_readiness_reports_an_unreachable_state_database_without_its_address(tmp_path: Path) -> None:
