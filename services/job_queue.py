@@ -6,8 +6,9 @@ keeps a taken message in the worker's acknowledgement set until the job ends, ev
 each fetch (also while a job runs: the delay-queue consumer keeps fetching), and a worker fetching messages moves
 the unacknowledged messages of a worker silent for `heartbeat_seconds` back to the queue. So a job whose worker
 was killed goes to another worker after heartbeat_seconds plus one fetch interval, however long the job runs.
-Its retry middleware is not used: redelivery is counted in the jobs table (`JobStore.claim`), so "retried once,
-then failed" holds however often the message comes back.
+A job's own failure never leaves the worker (it ends `failed` in the jobs table); attempts are counted there
+(`JobStore.claim`), so "retried once, then failed" holds however often the message comes back. dramatiq's retries
+only cover what escapes: the state database briefly unreachable while a job is taken or finished.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.middleware import Retries
 
 logger = logging.getLogger("stadtretter.job_queue")
 
@@ -26,14 +28,16 @@ QUEUE_NAME = "jobs"
 ACTOR_NAME = "run_job"
 FETCH_INTERVAL_MS = 1000  # longest pause between two fetches (and heartbeats) of an idle worker
 STOP_TIMEOUT_MS = 600_000  # on SIGTERM a running job may finish within this time
+INFRASTRUCTURE_RETRIES = 10  # with backoff from min_backoff_ms up to a minute: rides out a database restart
 
 
 class RedisJobQueue:
-    def __init__(self, url: str, heartbeat_seconds: float) -> None:
+    def __init__(self, url: str, heartbeat_seconds: float, min_backoff_ms: int = 1000) -> None:
         # Maintenance (finding dead workers) on every fetch instead of dramatiq's one in a thousand: it bounds the
         # redelivery time, and a handful of workers fetching once a second costs Redis nothing.
         self.broker = RedisBroker(
-            url=url, namespace=NAMESPACE, middleware=[], heartbeat_timeout=int(heartbeat_seconds * 1000),
+            url=url, namespace=NAMESPACE, heartbeat_timeout=int(heartbeat_seconds * 1000),
+            middleware=[Retries(max_retries=INFRASTRUCTURE_RETRIES, min_backoff=min_backoff_ms, max_backoff=60_000)],
             maintenance_chance=MAINTENANCE_SCALE,
         )
         self._runner: Callable[[str], None] | None = None

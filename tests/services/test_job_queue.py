@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from core.settings import Settings
 from services.container import Services
+from services.job_queue import RedisJobQueue
 from services.jobs import INTERRUPTED, Job, MAX_ATTEMPTS
 from services.uploads import UploadMetadata
 from tests.conftest import REPO
@@ -192,3 +194,24 @@ def test_a_second_job_waits_for_a_free_worker_and_both_are_done(cluster) -> None
     finished = [_wait(services, job.id, lambda j: j.status in ("done", "failed")) for job in jobs]
     assert [(job.status, job.attempts) for job in finished] == [("done", 1), ("done", 1)]
     assert finished[0].finished_at <= finished[1].started_at  # one worker, one job at a time
+
+
+def test_a_job_id_whose_taking_fails_is_delivered_again(redis_server: RedisServer) -> None:  # noqa: F811
+    """What escapes the job runner (e.g. the state database briefly down) is retried by the queue."""
+    queue = RedisJobQueue(redis_server.url, HEARTBEAT_SECONDS, min_backoff_ms=100)
+    calls: list[str] = []
+    stop = threading.Event()
+
+    def runner(job_id: str) -> None:
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise RuntimeError("Zustandsdatenbank nicht erreichbar")
+        stop.set()
+
+    queue.dispatch("job-1")
+    worker = threading.Thread(target=queue.work, args=(runner, stop))
+    worker.start()
+    worker.join(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    assert calls == ["job-1", "job-1"]
