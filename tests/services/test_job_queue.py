@@ -199,19 +199,42 @@ def test_a_second_job_waits_for_a_free_worker_and_both_are_done(cluster) -> None
 def test_a_job_id_whose_taking_fails_is_delivered_again(redis_server: RedisServer) -> None:  # noqa: F811
     """What escapes the job runner (e.g. the state database briefly down) is retried by the queue."""
     queue = RedisJobQueue(redis_server.url, HEARTBEAT_SECONDS, min_backoff_ms=100)
-    calls: list[str] = []
+    calls: list[tuple[str, str]] = []
     stop = threading.Event()
 
-    def runner(job_id: str) -> None:
-        calls.append(job_id)
+    def runner(job_id: str, token: str) -> None:
+        calls.append((job_id, token))
         if len(calls) == 1:
             raise RuntimeError("Zustandsdatenbank nicht erreichbar")
         stop.set()
 
-    queue.dispatch("job-1")
+    queue.dispatch("job-1", "t1")
     worker = threading.Thread(target=queue.work, args=(runner, stop))
     worker.start()
     worker.join(timeout=30)
     stop.set()
     worker.join(timeout=30)
-    assert calls == ["job-1", "job-1"]
+    assert calls == [("job-1", "t1"), ("job-1", "t1")]
+
+
+def test_the_worker_sends_waiting_jobs_again(redis_server: RedisServer) -> None:  # noqa: F811
+    """A job whose message was lost (nothing dispatched here) reaches a worker through the periodic resend."""
+    queue = RedisJobQueue(redis_server.url, HEARTBEAT_SECONDS)
+    calls: list[tuple[str, str]] = []
+    stop = threading.Event()
+    lost = [("job-2", "t2")]
+
+    def runner(job_id: str, token: str) -> None:
+        calls.append((job_id, token))
+        stop.set()
+
+    def resend() -> list[tuple[str, str]]:
+        renewed, lost[:] = list(lost), []
+        return renewed
+
+    worker = threading.Thread(target=queue.work, args=(runner, stop, resend, 0.2))
+    worker.start()
+    worker.join(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    assert calls == [("job-2", "t2")]
