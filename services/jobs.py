@@ -7,8 +7,9 @@ progress, attempts and the per-file result (the shape of `stadtretter ingest --j
 Who runs a job: without Redis, a `JobWorker` thread in the server process polls the table; a job found `running`
 when it starts was interrupted by a dead process and is queued once more. With Redis, the shared queue
 (services/job_queue.py) delivers job ids to `stadtretter worker` processes and delivers a dead worker's job again;
-`claim` counts that as the second attempt. Either way a job runs at most MAX_ATTEMPTS times, then fails with
-INTERRUPTED.
+`claim` counts that as the second attempt, and runs a job only for the message carrying its current
+`dispatch_token` (a job sent again because its message seemed lost gets a new one). Either way a job runs at most
+MAX_ATTEMPTS times, then fails with INTERRUPTED.
 """
 
 from __future__ import annotations
