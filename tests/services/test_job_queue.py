@@ -188,9 +188,11 @@ def test_a_job_whose_worker_dies_twice_fails_with_the_reason(cluster) -> None:
 
 def test_a_second_job_waits_for_a_free_worker_and_both_are_done(cluster) -> None:
     services, start = cluster
-    start()
     jobs = [services.content.queue_upload(UPLOAD[:1], UploadMetadata()),
             services.content.queue_upload(UPLOAD[1:2], UploadMetadata())]
+    # the queueing process wrote no file: the worker gets the uploads from the state database, on any machine
+    assert not services.settings.uploads_path.exists() and services.jobs.queue_length() == 2
+    start()
     finished = [_wait(services, job.id, lambda j: j.status in ("done", "failed")) for job in jobs]
     assert [(job.status, job.attempts) for job in finished] == [("done", 1), ("done", 1)]
     assert finished[0].finished_at <= finished[1].started_at  # one worker, one job at a time
