@@ -43,7 +43,7 @@ from services.question_groups import QuestionReport
 from services.question_log import LoggedQA, QuestionLog
 from services.feedback import FeedbackStore
 from services.legacy_state import import_legacy_files
-from services.job_queue import RedisJobQueue
+from services.job_queue import LOST_AFTER_SECONDS, RedisJobQueue
 from services.jobs import Handler, Job, JobStore, JobWorker
 from services.uploads import ContentError
 from services.source_view import SourceViewService
@@ -317,7 +317,7 @@ class Services:
             self.wake_worker()
             return
         try:
-            self.job_queue.dispatch(job.id)
+            self.job_queue.dispatch(job.id, job.dispatch_token or "")
         except Exception as exc:  # noqa: BLE001 - e.g. Redis down: the admin gets a 503 with a reason
             message = f"Die Auftragswarteschlange (Redis) ist nicht erreichbar: {exc}"
             self.jobs.finish(job.id, None, message)
@@ -328,7 +328,9 @@ class Services:
         if self.job_queue is None:
             raise RuntimeError("STADTRETTER_REDIS_URL ist nicht gesetzt: ohne gemeinsame Warteschlange führt der "
                                "Server die Aufträge selbst aus")
-        self.job_queue.work(self.job_worker().run_delivered, stop)
+        jobs = self.jobs
+        self.job_queue.work(self.job_worker().run_delivered, stop,
+                            resend=lambda: jobs.redispatch_waiting(LOST_AFTER_SECONDS))
 
     def start_worker(self) -> None:
         """Start this process's background worker (the server does, at start). With the shared queue the server

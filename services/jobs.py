@@ -7,8 +7,9 @@ progress, attempts and the per-file result (the shape of `stadtretter ingest --j
 Who runs a job: without Redis, a `JobWorker` thread in the server process polls the table; a job found `running`
 when it starts was interrupted by a dead process and is queued once more. With Redis, the shared queue
 (services/job_queue.py) delivers job ids to `stadtretter worker` processes and delivers a dead worker's job again;
-`claim` counts that as the second attempt. Either way a job runs at most MAX_ATTEMPTS times, then fails with
-INTERRUPTED.
+`claim` counts that as the second attempt, and runs a job only for the message carrying its current
+`dispatch_token` (a job sent again because its message seemed lost gets a new one). Either way a job runs at most
+MAX_ATTEMPTS times, then fails with INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ jobs_table = Table(
     Column("created_at", Float, nullable=False, index=True),
     Column("started_at", Float),
     Column("finished_at", Float),
+    # The queue message that may run the job (migration 0005_job_queue); a job sent again gets a new one, and an
+    # older message still in the queue is then ignored.
+    Column("dispatch_token", String(32)),
 )
 # Uploaded files of a job until it ends (migration 0005_job_queue): the worker may run on another machine.
 job_files_table = Table(
@@ -82,6 +86,7 @@ class Job:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    dispatch_token: str | None = None
 
 
 def _job(row: Any) -> Job:
@@ -101,11 +106,12 @@ class JobStore:
                files: Sequence[tuple[str, bytes]] = ()) -> Job:
         """A queued job; `files` (name, content) are staged with it in one transaction."""
         job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", params=params, created_by=created_by,
-                  created_at=time.time())
+                  created_at=time.time(), dispatch_token=uuid.uuid4().hex)
         with self.engine.begin() as db:
             db.execute(jobs_table.insert().values(
                 id=job.id, kind=kind, status="queued", params=json.dumps(params, ensure_ascii=False),
                 progress_done=0, progress_total=0, attempts=0, created_by=created_by, created_at=job.created_at,
+                dispatch_token=job.dispatch_token,
             ))
             if files:
                 db.execute(job_files_table.insert(), [
@@ -155,14 +161,15 @@ class JobStore:
                 return None
         return self.get(job_id)
 
-    def claim(self, job_id: str) -> Job | None:
-        """Take a job the shared queue delivered: queued → running. A delivered job already `running` lost its
-        worker (the queue delivers a dead worker's job again): it runs once more while attempts remain, else it
-        fails with INTERRUPTED. None when there is nothing to run (unknown, finished, or just failed)."""
+    def claim(self, job_id: str, token: str) -> Job | None:
+        """Take a job the shared queue delivered with `token`: queued → running. A delivered job already `running`
+        lost its worker (the queue delivers a dead worker's job again): it runs once more while attempts remain,
+        else it fails with INTERRUPTED. None when there is nothing to run (unknown, finished, just failed, or the
+        message was replaced by a newer one)."""
         with self.engine.begin() as db:
-            row = db.execute(select(jobs_table.c.status, jobs_table.c.attempts)
+            row = db.execute(select(jobs_table.c.status, jobs_table.c.attempts, jobs_table.c.dispatch_token)
                              .where(jobs_table.c.id == job_id)).first()
-            if row is None or row.status not in ("queued", "running"):
+            if row is None or row.status not in ("queued", "running") or row.dispatch_token != token:
                 return None
             if row.status == "running" and row.attempts >= MAX_ATTEMPTS:
                 self._fail_interrupted(db, job_id)
@@ -174,6 +181,22 @@ class JobStore:
                         progress_done=0)
             ).rowcount
         return self.get(job_id) if taken else None
+
+    def redispatch_waiting(self, older_than_seconds: float) -> list[tuple[str, str]]:
+        """Queued jobs waiting longer than that get a new token: (job id, token) to send again. Their message may
+        have been lost (Redis restarted without persistence, an API process died between storing and sending); if
+        it was not, it is ignored when it comes."""
+        renewed = []
+        with self.engine.begin() as db:
+            waiting = db.execute(select(jobs_table.c.id).where(
+                jobs_table.c.status == "queued", jobs_table.c.created_at < time.time() - older_than_seconds,
+            )).scalars().all()
+            for job_id in waiting:
+                token = uuid.uuid4().hex
+                if db.execute(update(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
+                              .values(dispatch_token=token)).rowcount:
+                    renewed.append((job_id, token))
+        return renewed
 
     def _fail_interrupted(self, db: Any, job_id: str) -> None:
         db.execute(update(jobs_table).where(jobs_table.c.id == job_id)
@@ -269,11 +292,11 @@ class JobWorker:
         self._run(job)
         return True
 
-    def run_delivered(self, job_id: str) -> None:
+    def run_delivered(self, job_id: str, token: str) -> None:
         """Run a job the shared queue delivered (again, if its worker died)."""
-        job = self.store.claim(job_id)
+        job = self.store.claim(job_id, token)
         if job is None:
-            logger.info("Auftrag %s ist schon beendet oder unbekannt", job_id)
+            logger.info("Auftrag %s ist beendet, unbekannt oder neu versandt: Nachricht übergangen", job_id)
             return
         self._run(job)
 

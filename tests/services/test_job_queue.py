@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from core.settings import Settings
 from services.container import Services
+from services.job_queue import RedisJobQueue
 from services.jobs import INTERRUPTED, Job, MAX_ATTEMPTS
 from services.uploads import UploadMetadata
 from tests.conftest import REPO
@@ -186,9 +188,55 @@ def test_a_job_whose_worker_dies_twice_fails_with_the_reason(cluster) -> None:
 
 def test_a_second_job_waits_for_a_free_worker_and_both_are_done(cluster) -> None:
     services, start = cluster
-    start()
     jobs = [services.content.queue_upload(UPLOAD[:1], UploadMetadata()),
             services.content.queue_upload(UPLOAD[1:2], UploadMetadata())]
+    # the queueing process wrote no file: the worker gets the uploads from the state database, on any machine
+    assert not services.settings.uploads_path.exists() and services.jobs.queue_length() == 2
+    start()
     finished = [_wait(services, job.id, lambda j: j.status in ("done", "failed")) for job in jobs]
     assert [(job.status, job.attempts) for job in finished] == [("done", 1), ("done", 1)]
     assert finished[0].finished_at <= finished[1].started_at  # one worker, one job at a time
+
+
+def test_a_job_id_whose_taking_fails_is_delivered_again(redis_server: RedisServer) -> None:  # noqa: F811
+    """What escapes the job runner (e.g. the state database briefly down) is retried by the queue."""
+    queue = RedisJobQueue(redis_server.url, HEARTBEAT_SECONDS, min_backoff_ms=100)
+    calls: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def runner(job_id: str, token: str) -> None:
+        calls.append((job_id, token))
+        if len(calls) == 1:
+            raise RuntimeError("Zustandsdatenbank nicht erreichbar")
+        stop.set()
+
+    queue.dispatch("job-1", "t1")
+    worker = threading.Thread(target=queue.work, args=(runner, stop))
+    worker.start()
+    worker.join(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    assert calls == [("job-1", "t1"), ("job-1", "t1")]
+
+
+def test_the_worker_sends_waiting_jobs_again(redis_server: RedisServer) -> None:  # noqa: F811
+    """A job whose message was lost (nothing dispatched here) reaches a worker through the periodic resend."""
+    queue = RedisJobQueue(redis_server.url, HEARTBEAT_SECONDS)
+    calls: list[tuple[str, str]] = []
+    stop = threading.Event()
+    lost = [("job-2", "t2")]
+
+    def runner(job_id: str, token: str) -> None:
+        calls.append((job_id, token))
+        stop.set()
+
+    def resend() -> list[tuple[str, str]]:
+        renewed, lost[:] = list(lost), []
+        return renewed
+
+    worker = threading.Thread(target=queue.work, args=(runner, stop, resend, 0.2))
+    worker.start()
+    worker.join(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    assert calls == [("job-2", "t2")]

@@ -78,19 +78,30 @@ def test_a_delivered_job_runs_again_once_when_its_worker_died_then_fails(job_sto
     assert job_store.queue_length() == 2
     assert job_store.staged_files(job.id) == [("a.md", b"# A")]
     job_store.progress(job.id, 1, 2)
-    first = job_store.claim(job.id)
+    first = job_store.claim(job.id, job.dispatch_token)
     assert (first.status, first.attempts, first.progress_done) == ("running", 1, 0)
     assert job_store.queue_length() == 1
     job_store.progress(job.id, 1, 2)  # the worker dies here; the queue delivers the job again
-    second = job_store.claim(job.id)
+    second = job_store.claim(job.id, job.dispatch_token)
     assert (second.status, second.attempts, second.progress_done) == ("running", 2, 0)
-    assert job_store.claim(job.id) is None  # and dies again: no third attempt
+    assert job_store.claim(job.id, job.dispatch_token) is None  # and dies again: no third attempt
     failed = job_store.get(job.id)
     assert (failed.status, failed.error) == ("failed", INTERRUPTED)
     assert job_store.staged_files(job.id) == []  # staged files end with the job
-    assert job_store.claim(job.id) is None and job_store.claim("unbekannt") is None
-    JobWorker(job_store, {"reindex": lambda job, progress: {}}).run_delivered(other.id)
-    assert job_store.get(other.id).status == "done" and job_store.claim(other.id) is None  # delivered twice
+    assert job_store.claim("unbekannt", "x") is None
+    worker = JobWorker(job_store, {"reindex": lambda job, progress: {}})
+    worker.run_delivered(other.id, other.dispatch_token)
+    assert job_store.get(other.id).status == "done" and job_store.claim(other.id, other.dispatch_token) is None
+
+
+def test_a_job_waiting_too_long_is_sent_again_and_its_old_message_ignored(job_store: JobStore) -> None:
+    job = job_store.create("reindex", {})
+    assert job_store.redispatch_waiting(older_than_seconds=60) == []  # just queued: its message is on its way
+    [(job_id, token)] = job_store.redispatch_waiting(older_than_seconds=0)
+    assert job_id == job.id and token != job.dispatch_token
+    assert job_store.claim(job.id, job.dispatch_token) is None  # the old message, if it still comes
+    assert job_store.claim(job.id, token).status == "running"
+    assert job_store.redispatch_waiting(older_than_seconds=0) == []  # running jobs are not sent again
 
 
 @pytest.fixture
@@ -168,7 +179,8 @@ def test_with_redis_unreachable_the_upload_is_refused_with_503_and_its_job_faile
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
     with pytest.raises(ContentError) as refused:
         services.content.queue_upload([("a.md", ARTICLE_NEW.encode())], UploadMetadata())
-    assert refused.value.status_code == 503 and "Auftragswarteschlange (Redis) ist nicht erreichbar" in str(refused.value)
+    assert refused.value.status_code == 503
+    assert "Auftragswarteschlange (Redis) ist nicht erreichbar" in str(refused.value)
     [job] = services.jobs.recent()
     assert job.status == "failed" and services.jobs.staged_files(job.id) == [] and services.jobs.queue_length() == 0
 

@@ -1,5 +1,6 @@
 """Shared job queue: uploaded files are staged in the state database until their job ends, so a worker on another
-machine than the API process that took the upload can read them (services/jobs.py, services/job_queue.py).
+machine than the API process that took the upload can read them; each job records the token of the queue message
+that may run it (services/jobs.py, services/job_queue.py).
 
 Revision ID: 0005_job_queue
 Revises: 0003_question_log
@@ -15,6 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("jobs", sa.Column("dispatch_token", sa.String(32)))
     op.create_table(
         "job_files",
         sa.Column("job_id", sa.String(32), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
@@ -26,3 +28,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_files")
+    op.drop_column("jobs", "dispatch_token")
