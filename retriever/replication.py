@@ -126,7 +126,7 @@ class VersionLog:
                     for n, start in enumerate(range(0, len(data), PART_BYTES))
                 ])
                 kept = select(versions_table.c.version).where(versions_table.c.snapshot_bytes.is_not(None)) \
-                    .order_by(versions_table.c.version.desc()).limit(self.keep_snapshots).scalar_subquery()
+                    .order_by(versions_table.c.version.desc()).limit(self.keep_snapshots)
                 connection.execute(delete(parts_table).where(parts_table.c.version.not_in(kept)))
         index.mark_version(version, index.content_signature)
         return IndexVersion(version, len(index.ids), index.content_signature, collection_id,
