@@ -49,12 +49,14 @@ def prepare(root: Path, gold: Path, replicas: int) -> None:
 
 
 def relabel_collection(chroma_url: str, model_name: str) -> None:
-    """Record the embedding service's model name on the copied collection (same weights, other name)."""
+    """Record the embedding service's model name on the copied collection (same weights, other name). The hnsw:
+    keys stay out: Chroma refuses them in a change (the distance stays cosine in the collection's configuration)."""
     import chromadb
 
     host, port = chroma_url.removeprefix("http://").split(":")
     collection = chromadb.HttpClient(host=host, port=int(port)).get_collection(COLLECTION)
-    collection.modify(metadata={**(collection.metadata or {}), "embedding_model": model_name})
+    kept = {key: value for key, value in (collection.metadata or {}).items() if not key.startswith("hnsw:")}
+    collection.modify(metadata={**kept, "embedding_model": model_name})
 
 
 def run_phase(urls: list[str], questions: list[str], clients: int) -> dict:
@@ -133,7 +135,10 @@ def main() -> None:
     gold = args.data_dir or gold_data_dir()
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     modes = {"in-process": [False], "service": [True], "both": [False, True]}[args.embedding]
-    results = [measure_mode(gold, questions, clients, service, args.repeat) for service in modes]
+    results = []
+    for service in modes:
+        results.append(measure_mode(gold, questions, clients, service, args.repeat))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a later mode fails
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
