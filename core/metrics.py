@@ -45,6 +45,9 @@ INDEX_SOURCES = Gauge("stadtretter_index_sources", "Ingested documents (at scrap
 LEXICAL_CHUNKS = Gauge("stadtretter_lexical_index_chunks", "Chunks in the lexical index (at scrape time)",
                        registry=REGISTRY)
 
+JOBS = Gauge("stadtretter_jobs", "Background jobs (upload, import, reindex) queued or running (at scrape time)",
+             ["status"], registry=REGISTRY)
+
 _request_stages: ContextVar[dict[str, float] | None] = ContextVar("stadtretter_request_stages", default=None)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, func, select, update
 from sqlalchemy.engine import Engine
 
 from services.writer_lock import WriterBusy
@@ -87,6 +87,19 @@ class JobStore:
                 progress_done=0, progress_total=0, attempts=0, created_by=created_by, created_at=job.created_at,
             ))
         return job
+
+    def queue_length(self) -> int:
+        """Jobs waiting for a worker (for the metrics)."""
+        return self._count("queued")
+
+    def running_count(self) -> int:
+        """Jobs a worker is running now (for the metrics)."""
+        return self._count("running")
+
+    def _count(self, status: str) -> int:
+        with self.engine.connect() as db:
+            return db.execute(select(func.count()).select_from(jobs_table)
+                              .where(jobs_table.c.status == status)).scalar_one()
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as db:
