@@ -22,15 +22,18 @@ Mixed load (`--mix`, issue 16): for `--duration` seconds per phase, N clients (d
 next request as soon as the previous one is answered, drawn from a fixed mix: ask 40 %, ask-stream 20 %, search 30 %,
 sources 10 %; a third of the questions are repeats of a few WebTalk-style questions (as in a Q&A after a WebTalk).
 Reported per phase: requests, errors, p50/p95/p99, throughput and server CPU per request. Then the same mix with the
-largest client count while `stadtretter ingest` embeds the repository corpus into a separate data directory (CPU
-contention of an ingestion of ~200 chunks on the same cores; the served index is not touched): p95 during ingestion
-/ idle p95.
+largest client count while an upload job ingests ~200 chunks into the served index: files of the index (as new
+uploads, so every chunk is embedded again) sent in one `POST /v1/admin/documents` with an admin key created in the
+data directory for the run; the phase lasts from the upload until the job is done. Reported: p95 during the job /
+idle p95 of the same run.
 
     .venv/bin/python bench/load.py --mix --data-dir /tmp/gold --clients 1,2,50 --duration 60
     .venv/bin/python bench/load.py --soak 600 --clients 8 --data-dir /tmp/gold
 
-Soak (`--soak SECONDS`): the mix with `--clients` clients; the server's resident memory and open file descriptors
-at start and end, and the sizes of the SQLite files (with -wal) in the data directory.
+Soak (`--soak SECONDS`): the mix with `--clients` clients; the server's resident memory, threads and open file
+descriptors at start, after a warm-up with the same clients (`--soak-warmup`, not part of the soak) and at the end,
+RSS every `--sample-every` seconds in between (growth that levels off is warm-up, growth that goes on is a leak),
+and the sizes of the SQLite files (with -wal) in the data directory.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ import argparse
 import json
 import os
 import random
-import tempfile
 import socket
 import statistics
 import subprocess
@@ -220,8 +222,10 @@ def mixed_request(client: httpx.Client, base: str, operation: str, question: str
     return (time.perf_counter() - t0) * 1000, ok, detail
 
 
-def run_mixed(base: str, questions: list[str], clients: int, seconds: float, seed: int = 16) -> dict:
-    """N clients, each sending its next request when the previous is answered, for `seconds`."""
+def run_mixed(base: str, questions: list[str], clients: int, seconds: float, seed: int = 16,
+              stop: threading.Event | None = None) -> dict:
+    """N clients, each sending its next request when the previous is answered, for `seconds` (or until `stop`)."""
+    stop = stop or threading.Event()
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -232,7 +236,7 @@ def run_mixed(base: str, questions: list[str], clients: int, seconds: float, see
         rng = random.Random(seed * 1000 + n)
         with httpx.Client(timeout=120.0) as client:
             i = n
-            while time.perf_counter() < deadline:
+            while time.perf_counter() < deadline and not stop.is_set():
                 operation = rng.choices(names, weights)[0]
                 ms, ok, detail = mixed_request(client, base, operation, questions[i % len(questions)])
                 i += clients
@@ -244,16 +248,18 @@ def run_mixed(base: str, questions: list[str], clients: int, seconds: float, see
     return drive(clients, worker, latencies, errors)
 
 
-def measured_mixed(base: str, questions: list[str], clients: int, seconds: float, server_pid: int) -> dict:
+def measured_mixed(base: str, questions: list[str], clients: int, seconds: float, server_pid: int,
+                   stop: threading.Event | None = None) -> dict:
     server_before = cpu_seconds(server_pid)
-    row = run_mixed(base, questions, clients, seconds)
+    row = run_mixed(base, questions, clients, seconds, stop=stop)
     cpu_ms = (cpu_seconds(server_pid) - server_before) * 1000
     row["server_cpu_ms_per_request"] = round(cpu_ms / max(row["requests"], 1), 1)
     return row
 
 
-def side_ingestion_files(data_dir: Path, chunks: int) -> list[str]:
-    """Files of the served index that together make about `chunks` chunks (their counts from its registry)."""
+def upload_files(data_dir: Path, chunks: int) -> list[Path]:
+    """Files of the served index that together make about `chunks` chunks (their counts from its registry). Uploaded,
+    they become new sources (uploads/<hash>/…): every chunk is embedded again, as for a new document."""
     from core.database import Database
     from core.settings import Settings
     from ingest.registry import Registry
@@ -263,18 +269,46 @@ def side_ingestion_files(data_dir: Path, chunks: int) -> list[str]:
     picked, total = [], 0
     for record in sorted(registry.ingested(), key=lambda r: r.path):
         if total < chunks and Path(record.path).is_file():
-            picked.append(record.path)
+            picked.append(Path(record.path))
             total += record.chunk_count
     return picked
 
 
-def start_side_ingestion(side_dir: Path, files: list[str]) -> subprocess.Popen:
-    """`stadtretter ingest` of these files into its own data directory (nothing the server reads)."""
-    env = {**os.environ, "STADTRETTER_DATA_DIR": str(side_dir), "STADTRETTER_CORPUS_DIR": str(REPO / "corpus")}
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "stadtretter"), "ingest", "--json", *files],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO), text=True,
-    )
+def admin_key(data_dir: Path) -> str:
+    """An admin API key in the bench copy's state database, for the upload job."""
+    from core.settings import Settings
+    from services.container import Services
+
+    settings = Settings(_env_file=None, data_dir=data_dir, corpus_dir=REPO / "corpus", collection="eval")
+    return Services(settings).api_keys.create(f"bench-load-{os.getpid()}", "admin").key
+
+
+def during_upload_job(base: str, key: str, files: list[Path], mix: list[str], clients: int, server_pid: int) -> dict:
+    """The mix with `clients` clients from the upload (POST /v1/admin/documents, one request, answered 202) until
+    its job is done: only requests sent while the job is queued or running are measured."""
+    stop = threading.Event()
+    job: dict = {}
+
+    def upload_and_wait() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base, timeout=120.0, headers=headers) as client:
+            started = time.perf_counter()
+            response = client.post("/v1/admin/documents", files=[("files", (p.name, p.read_bytes())) for p in files])
+            job.update(response.json() if response.status_code == 202 else {"status": f"HTTP {response.status_code}"})
+            while job.get("status") in ("queued", "running"):
+                time.sleep(0.5)
+                job.update(client.get(f"/v1/admin/jobs/{job['id']}").json())
+            job["seconds"] = round(time.perf_counter() - started, 1)
+        stop.set()
+
+    uploader = threading.Thread(target=upload_and_wait)
+    uploader.start()
+    row = measured_mixed(base, mix, clients, 1800, server_pid, stop=stop)
+    uploader.join()
+    result = job.get("result") or {}
+    row.update(job_status=job.get("status"), job_seconds=job.get("seconds"), uploaded_files=len(files),
+               chunks_embedded=result.get("chunks_embedded"), job_error=job.get("error"))
+    return row
 
 
 def process_figures(pid: int, data_dir: Path) -> dict:
@@ -283,10 +317,29 @@ def process_figures(pid: int, data_dir: Path) -> dict:
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
     sqlite = {str(p.relative_to(data_dir)): round(p.stat().st_size / 1024, 1)
               for p in sorted(data_dir.rglob("*.sqlite*")) if p.is_file()}
-    return {"rss_mb": round(rss_kb / 1024, 1), "fds": len(os.listdir(f"/proc/{pid}/fd")), "sqlite_kb": sqlite}
+    threads = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+    return {"rss_mb": round(rss_kb / 1024, 1), "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads,
+            "sqlite_kb": sqlite}
+
+
+def sample_rss(pid: int, every: float, stop: threading.Event) -> list[tuple[int, float, int]]:
+    """(seconds, RSS MB, threads) of the server every `every` seconds until `stop` is set (in a thread)."""
+    samples: list[tuple[int, float, int]] = []
+    started = time.monotonic()
+
+    def run() -> None:
+        while not stop.wait(every):
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            rss = int(next(line.split()[1] for line in status if line.startswith("VmRSS:")))
+            threads = int(next(line.split()[1] for line in status if line.startswith("Threads:")))
+            samples.append((round(time.monotonic() - started), round(rss / 1024, 1), threads))
+
+    threading.Thread(target=run, daemon=True).start()
+    return samples
 
 
 def mixed_main(args: argparse.Namespace, questions: list[str], data_dir: Path) -> dict:
+    key = admin_key(data_dir) if not args.soak else ""
     port = free_port()
     process, ready_seconds, log = start_server(data_dir, port)
     base = f"http://127.0.0.1:{port}"
@@ -297,21 +350,20 @@ def mixed_main(args: argparse.Namespace, questions: list[str], data_dir: Path) -
         if args.soak:
             clients = int(args.clients.split(",")[0])
             result["soak_start"] = process_figures(process.pid, data_dir)
+            run_mixed(base, mix, clients, args.soak_warmup)  # the same concurrency: threads and caches settle
+            result["soak_after_warmup"] = process_figures(process.pid, data_dir)
+            stop = threading.Event()
+            result["soak_samples"] = sample_rss(process.pid, args.sample_every, stop)
             result["soak"] = measured_mixed(base, mix, clients, args.soak, process.pid)
+            stop.set()
             result["soak_end"] = process_figures(process.pid, data_dir)
             result["rss_growth_pct"] = round(
-                100 * (result["soak_end"]["rss_mb"] / result["soak_start"]["rss_mb"] - 1), 1)
+                100 * (result["soak_end"]["rss_mb"] / result["soak_after_warmup"]["rss_mb"] - 1), 1)
         else:
             counts = [int(c) for c in args.clients.split(",") if c.strip()]
             result["phases"] = [measured_mixed(base, mix, n, args.duration, process.pid) for n in counts]
-            with tempfile.TemporaryDirectory(prefix="load-ingest-") as side:
-                ingestion = start_side_ingestion(Path(side) / "data", side_ingestion_files(data_dir, 200))
-                busy = measured_mixed(base, mix, max(counts), args.duration, process.pid)
-                busy["ingestion_finished_within_phase"] = ingestion.poll() is not None
-                out, _ = ingestion.communicate(timeout=600)
-                report = json.loads(out) if out.strip().startswith("{") else {}
-            busy["ingested_chunks"] = report.get("chunks_embedded")
-            busy["ingest_seconds"] = report.get("seconds")
+            busy = during_upload_job(base, key, upload_files(data_dir, args.upload_chunks), mix, max(counts),
+                                     process.pid)
             idle = next(row for row in result["phases"] if row["clients"] == max(counts))
             busy["p95_ratio_to_idle"] = round(busy["p95_ms"] / idle["p95_ms"], 2) if idle["p95_ms"] else None
             result["during_ingestion"] = busy
@@ -332,7 +384,7 @@ def print_mixed(result: dict) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [("idle", row) for row in result.get("phases", [])]
     if "during_ingestion" in result:
-        rows.append(("during ingestion", result["during_ingestion"]))
+        rows.append(("during upload job", result["during_ingestion"]))
     if "soak" in result:
         rows.append(("soak", result["soak"]))
     for name, row in rows:
@@ -340,12 +392,14 @@ def print_mixed(result: dict) -> None:
               f"| {row['p99_ms']} | {row['throughput_rps']} | {row['server_cpu_ms_per_request']} |")
     if "during_ingestion" in result:
         busy = result["during_ingestion"]
-        print(f"p95 during ingestion / idle p95: {busy['p95_ratio_to_idle']} ({busy['ingested_chunks']} chunks "
-              f"embedded in {busy['ingest_seconds']} s; finished within the phase: "
-              f"{busy['ingestion_finished_within_phase']})")
+        print(f"p95 during the upload job / idle p95: {busy['p95_ratio_to_idle']} (job {busy['job_status']}: "
+              f"{busy['uploaded_files']} files, {busy['chunks_embedded']} chunks embedded, {busy['job_seconds']} s "
+              f"from upload to done{'; ' + busy['job_error'] if busy['job_error'] else ''})")
     if "soak" in result:
-        print(f"soak start: {result['soak_start']}")
-        print(f"soak end:   {result['soak_end']}  (RSS growth {result['rss_growth_pct']} %)")
+        print(f"soak start:        {result['soak_start']}")
+        print(f"after warm-up:     {result['soak_after_warmup']}")
+        print(f"soak end:          {result['soak_end']}  (RSS growth since warm-up {result['rss_growth_pct']} %)")
+        print("RSS MB (threads) every " + ", ".join(f"{t} s: {rss} ({n})" for t, rss, n in result["soak_samples"]))
     print(f"{result['load_before']} (before) · {result['load_after']} (after)")
 
 
@@ -359,6 +413,9 @@ def main() -> None:
     parser.add_argument("--mix", action="store_true", help="mixed load for --duration seconds per phase (issue 16)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per mixed phase")
     parser.add_argument("--soak", type=float, default=0.0, help="soak run of this many seconds (first --clients)")
+    parser.add_argument("--upload-chunks", type=int, default=200, help="mix: chunks the upload job ingests")
+    parser.add_argument("--soak-warmup", type=float, default=60.0, help="soak: seconds of warm-up, same clients")
+    parser.add_argument("--sample-every", type=float, default=30.0, help="soak: RSS sample interval in seconds")
     parser.add_argument("--data-dir", type=Path, help="a copy of the gold index to serve (default: .eval-cache)")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",") if c.strip()]

@@ -53,6 +53,9 @@ for _how in ("snapshot", "sync"):  # both series exist from the start (0), so a 
 LEXICAL_VERSION = Gauge("stadtretter_lexical_index_version", "Published index version the lexical index is at",
                         registry=REGISTRY)
 
+JOBS = Gauge("stadtretter_jobs", "Background jobs (upload, import, reindex) queued or running (at scrape time)",
+             ["status"], registry=REGISTRY)
+
 _request_stages: ContextVar[dict[str, float] | None] = ContextVar("stadtretter_request_stages", default=None)
 
 

@@ -21,7 +21,7 @@ from redis import Redis
 
 from core.database import Database, DatabaseUnusable
 from core.embeddings import StadtretterEmbeddings, get_embeddings
-from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, LEXICAL_CHUNKS
+from core.metrics import INDEX_CHUNKS, INDEX_SOURCES, JOBS, LEXICAL_CHUNKS
 from core.settings import Settings
 from core.store import ChunkStore, make_client
 from ingest.pipeline import IngestPipeline, IngestReport, Progress
@@ -458,6 +458,16 @@ class Services:
             INDEX_CHUNKS.set(status.chunks)
             INDEX_SOURCES.set(status.sources)
             LEXICAL_CHUNKS.set(len(self.lexical.ids))
+
+    def observe_jobs(self) -> None:
+        """Queued and running jobs into the gauge, at scrape time (nothing is set when the state DB fails)."""
+        try:
+            queued, running = self.jobs.queue_length(), self.jobs.running_count()
+        except Exception as exc:  # noqa: BLE001 - a scrape must still show everything else
+            logger.error("Auftragszahlen für die Metriken nicht lesbar: %s", exc)
+            return
+        JOBS.labels("queued").set(queued)
+        JOBS.labels("running").set(running)
 
     def reset(self) -> None:
         """Forget the store, registry, lexical index and everything built on them: the next use opens the index

@@ -128,9 +128,16 @@ class JobStore:
 
     def queue_length(self) -> int:
         """Jobs waiting for a worker (for the metrics)."""
+        return self._count("queued")
+
+    def running_count(self) -> int:
+        """Jobs a worker is running now (for the metrics)."""
+        return self._count("running")
+
+    def _count(self, status: str) -> int:
         with self.engine.connect() as db:
             return db.execute(select(func.count()).select_from(jobs_table)
-                              .where(jobs_table.c.status == "queued")).scalar_one()
+                              .where(jobs_table.c.status == status)).scalar_one()
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as db:

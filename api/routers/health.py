@@ -43,5 +43,6 @@ def readyz(services: ServicesDep) -> JSONResponse:
 )
 def prometheus_metrics(services: ServicesDep, _: MetricsAccess) -> Response:
     services.observe_index()
+    services.observe_jobs()
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -101,6 +101,24 @@ def test_metrics_count_requests_stages_answers_and_index_size(client: TestClient
     assert sum(float(line.rsplit(" ", 1)[1]) for line in answers) >= 2
 
 
+def test_metrics_show_queued_and_running_jobs_at_scrape_time(settings: Settings, tiny_corpus: Path) -> None:
+    client = _client(settings, tiny_corpus)  # no lifespan: no worker takes the jobs away while this looks
+    jobs = client.app.state.services.jobs
+    scrape = lambda: client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text  # noqa: E731
+    assert _metric(scrape(), "stadtretter_jobs", status="queued") == 0
+    for _ in range(3):
+        jobs.create("reindex", {})
+    running = jobs.claim_next()
+    text = scrape()
+    assert _metric(text, "stadtretter_jobs", status="queued") == 2
+    assert _metric(text, "stadtretter_jobs", status="running") == 1
+    jobs.finish(running.id, {})
+    assert jobs.claim_next() is not None
+    text = scrape()
+    assert _metric(text, "stadtretter_jobs", status="queued") == 1
+    assert _metric(text, "stadtretter_jobs", status="running") == 1
+
+
 def test_unknown_paths_share_one_route_label(client: TestClient) -> None:
     for path in ("/gibt-es-nicht-1", "/gibt-es-nicht-2", "/static/gibt-es-nicht-3.js"):
         assert client.get(path).status_code == 404
