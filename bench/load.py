@@ -346,7 +346,7 @@ def mixed_main(args: argparse.Namespace, questions: list[str], data_dir: Path) -
     mix = question_mix(questions)
     result: dict = {"start_to_ready_s": round(ready_seconds, 2), "cores": os.cpu_count(), "load_before": load_line()}
     try:
-        run_mixed(base, mix, 2, min(args.duration, 15))  # warm caches; not reported
+        run_mixed(base, mix, 2, args.warmup)  # warm caches (sentence vectors of the sources read); not reported
         if args.soak:
             clients = int(args.clients.split(",")[0])
             result["soak_start"] = process_figures(process.pid, data_dir)
@@ -413,6 +413,7 @@ def main() -> None:
     parser.add_argument("--mix", action="store_true", help="mixed load for --duration seconds per phase (issue 16)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per mixed phase")
     parser.add_argument("--soak", type=float, default=0.0, help="soak run of this many seconds (first --clients)")
+    parser.add_argument("--warmup", type=float, default=15.0, help="mix/soak: seconds of warm-up with 2 clients")
     parser.add_argument("--upload-chunks", type=int, default=200, help="mix: chunks the upload job ingests")
     parser.add_argument("--soak-warmup", type=float, default=60.0, help="soak: seconds of warm-up, same clients")
     parser.add_argument("--sample-every", type=float, default=30.0, help="soak: RSS sample interval in seconds")

