@@ -230,7 +230,8 @@ def commits(size: int, chroma_url: str, count: int) -> dict:
             ids = [f"bench-commit-{cid}" for cid in base_ids]
             started = time.perf_counter()
             if n % 2 == 0:
-                metas = [{**m, "source_id": "bench-commit", "content_hash": f"c{n}-{i}"} for i, m in enumerate(base_metas)]
+                metas = [{**m, "source_id": "bench-commit", "content_hash": f"c{n}-{i}"}
+                         for i, m in enumerate(base_metas)]
                 store.upsert(ids, list(base_texts_), metas, embeddings.embed_passages(base_texts_))
             else:
                 store.delete(ids)

@@ -421,9 +421,15 @@ class Services:
         try:
             lexical = self.lexical
             current = lexical.is_current(self.store, chunks)
-            latest = self.index_versions.latest()
         except Exception as exc:  # noqa: BLE001 - a broken index is what this reports
             return ReadinessCheck("lexical_index", False, f"Stichwortindex nicht lesbar: {exc}")
+        try:
+            latest = self.index_versions.latest()
+        except Exception as exc:  # noqa: BLE001 - without it, "in step with the other replicas" is unknown
+            logger.error("Indexversion nicht abrufbar: %s", exc)  # not in the detail: /readyz is public
+            return ReadinessCheck(
+                "lexical_index", False, "Indexversion nicht abrufbar: Zustandsdatenbank nicht erreichbar"
+            )
         if latest is not None and lexical.content_signature == latest.signature:
             lexical.mark_version(latest.version)  # e.g. built by another process on this disk
         if latest is not None and lexical.index_version != latest.version:

@@ -193,3 +193,14 @@ def test_a_fresh_local_build_about_to_be_published_is_left_alone(
     fresh = list(writer.lexical.ids)
     assert follower.step() == "behind"
     assert writer.lexical.ids == fresh
+
+
+def test_readiness_says_when_the_published_version_cannot_be_read(tmp_path: Path, tiny_corpus: Path) -> None:
+    from tests.conftest import free_port
+
+    url = f"postgresql+psycopg://nobody:geheim@127.0.0.1:{free_port()}/state"  # nothing listens there
+    services = Services(Settings(data_dir=tmp_path / "data", corpus_dir=tiny_corpus, database_url=url),
+                        embeddings=HashEmbeddings(), phase_tagger=None)
+    check = next(c for c in services.readiness() if c.name == "lexical_index")
+    assert not check.ok and check.detail == "Indexversion nicht abrufbar: Zustandsdatenbank nicht erreichbar"
+    assert "geheim" not in check.detail
