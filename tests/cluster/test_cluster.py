@@ -11,11 +11,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
+import chromadb
 import httpx
 import pytest
 
-from tests.cluster.conftest import RATE_LIMIT, login
+from tests.cluster.conftest import HEARTBEAT_SECONDS, RATE_LIMIT, login
 from tests.cluster_support import Cluster
+from tests.faults.conftest import make_corpus
 
 pytestmark = [pytest.mark.cluster, pytest.mark.model]
 
@@ -165,6 +167,45 @@ def test_questions_spread_over_both_replicas_share_one_rate_limit(ingested: Clus
     assert "Retry-After" in last.headers and "Anfragen" in last.json()["detail"]
     # and the other replica refuses too: the window is counted in Redis, not per process
     assert ask(urls[(RATE_LIMIT + 1) % 2], WLAN_QUESTION).status_code == 429
+
+
+def chunks_by_title(collection, titles: set[str]) -> list[tuple[str, str]]:  # noqa: ANN001 - a Chroma collection
+    got = collection.get(where={"title": {"$in": sorted(titles)}}, include=["metadatas"])
+    return sorted((meta["title"], meta["content_hash"]) for meta in got["metadatas"])
+
+
+@pytest.mark.timeout(420)
+def test_kill_9_of_the_worker_mid_job_the_other_worker_retries_and_the_index_matches_a_clean_ingestion(
+    ingested: Cluster, tmp_path
+) -> None:
+    files = sorted(make_corpus(tmp_path / "reports", files=40).glob("*.md"))
+    titles = {re.search(r"title: (.+)", path.read_text(encoding="utf-8")).group(1) for path in files}
+    ingested.members["worker2"].stop()  # one worker takes the job; the other comes back once it is killed
+    with closing(login(ingested.url("a"))) as admin:
+        queued = admin.post("/v1/admin/documents", files=[("files", (p.name, p.read_bytes())) for p in files])
+        assert queued.status_code == 202, queued.text[:300]
+        job_id = queued.json()["id"]
+        mid = wait_for_job(admin, job_id, 180, until=lambda job: job["status"] != "queued"
+                           and 0 < job["progress"]["done"] < job["progress"]["total"])
+        assert mid["status"] == "running" and mid["attempts"] == 1, mid
+        ingested.kill("worker1")
+        ingested.restart("worker2")
+        killed = time.monotonic()
+        job = wait_for_job(admin, job_id, 300)
+        print(f"killed at {mid['progress']['done']}/{mid['progress']['total']} files; "
+              f"retried and done {time.monotonic() - killed:.1f} s after the kill (heartbeat {HEARTBEAT_SECONDS} s)")
+    assert job["status"] == "done" and job["attempts"] == 2, job
+    assert "worker2" in ingested.members and "Arbeitsprozess bereit" in ingested.members["worker2"].log_path.read_text()
+
+    # A clean ingestion of the same files into another collection (and its own state file): same chunks, no
+    # duplicates or leftovers from the interrupted attempt.
+    ingested.cli("ingest", "--json", str(tmp_path / "reports"), data_dir=tmp_path / "clean", COLLECTION="clean",
+                 DATABASE_URL=f"sqlite:///{tmp_path / 'clean.sqlite3'}")
+    client = chromadb.HttpClient(host="127.0.0.1", port=ingested.chroma.port)
+    served = chunks_by_title(client.get_collection("cluster"), titles)
+    clean = chunks_by_title(client.get_collection("clean"), titles)
+    assert len(clean) >= 2 * len(files) and served == clean
+    ingested.restart("worker1")
 
 
 @pytest.mark.timeout(300)
