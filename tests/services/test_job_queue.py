@@ -89,6 +89,7 @@ def cluster(tmp_path: Path, redis_server: RedisServer, chroma_server: str):  # n
     settings = Settings(_env_file=None, **values)
     env = {key: value for key, value in os.environ.items() if not key.startswith("STADTRETTER_")}
     env |= {f"STADTRETTER_{key.upper()}": str(value) for key, value in values.items()} | {"PYTHONPATH": str(REPO)}
+    env["STADTRETTER_DATABASE_URL"] = settings.state_database_url  # the workers share this test's state database
     workers: list[Worker] = []
 
     def start(ready: bool = True) -> Worker:
