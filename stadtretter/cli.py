@@ -19,6 +19,7 @@ from core.store import StoreError
 from core.vocabulary import PHASES, SEARCH_MODES, SOURCE_TYPES, type_label
 from ingest.pipeline import IngestReport
 from services.container import Services
+from stadtretter.startup import open_services
 from services.presenters import source_info
 from services.writer_lock import WriterBusy
 
@@ -28,11 +29,7 @@ err = Console(stderr=True)
 
 
 def _services() -> Services:
-    try:
-        services = Services(get_settings())
-    except Exception as exc:  # invalid settings: say which, no traceback
-        err.print(f"[red]Ungültige Einstellungen:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    services = open_services()
     try:
         services.database  # noqa: B018 - schema check (and the one-time copy of old state files) before any command
     except DatabaseUnusable as exc:

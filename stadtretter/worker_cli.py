@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from core.database import DatabaseOutdated
-from core.settings import get_settings
 from services.container import Services
+from stadtretter.startup import open_services
 
 err = Console(stderr=True)
 
@@ -23,11 +23,7 @@ def worker_command() -> None:
     Chroma-Server (STADTRETTER_CHROMA_URL) wie die API-Prozesse. Beliebig viele Arbeitsprozesse dürfen laufen;
     Strg+C bzw. SIGTERM beendet nach dem laufenden Auftrag.
     """
-    try:
-        services = Services(get_settings())
-    except Exception as exc:  # invalid settings: say which, no traceback
-        err.print(f"[red]Ungültige Einstellungen:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    services = open_services()
     run_worker(services)
 
 
