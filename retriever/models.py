@@ -76,6 +76,9 @@ class Answer:
     conversation_id: str | None = None
     highlights: list[tuple[int, int]] = field(default_factory=list)  # char spans in `answer` that answer the question
     answerability: float | None = None  # the answerability model's probability that the sources answer
+    # Answered, but the answerability model is unsure the cited sentences say what was asked: the answer carries a
+    # German notice asking to check the cited passage (between the abstention threshold and the caution level).
+    uncertain: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
