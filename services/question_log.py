@@ -1,7 +1,7 @@
-"""The question log (Fragenprotokoll): every public question with its time, phase, whether the chat abstained,
-the filters, and a rating and comment when the participant gave one. No IP address, no cookie, no key, no
-conversation id is stored. Rows older than the retention period (settings.question_log_days) are deleted on every
-write and before every read.
+"""The question log (Fragenprotokoll): every public question with its time, phase, whether the chat abstained or
+answered only with reservation (`uncertain`), the filters, and a rating and comment when the participant gave one.
+No IP address, no cookie, no key, no conversation id is stored. Rows older than the retention period
+(settings.question_log_days) are deleted on every write and before every read.
 
 The table lives in the state database (SQLAlchemy; created by the Alembic revision 0003_question_log). The question's
 embedding is stored with it (the answer has just computed it), and the ids of the chunks it retrieves, so grouping
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    Boolean, Column, DateTime, Engine, Integer, LargeBinary, String, Table, Text, delete, func, insert, select,
-    update,
+    Boolean, Column, DateTime, Engine, Integer, LargeBinary, String, Table, Text, delete, false, func, insert,
+    select, update,
 )
 
 from core.database import Base
@@ -32,7 +32,8 @@ from retriever.models import Answer, PhaseTag, SearchFilters
 
 logger = logging.getLogger("stadtretter.question_log")
 
-# Created by the Alembic revision 0002_question_log (core/migrations/versions).
+# Created by the Alembic revision 0003_question_log, `uncertain` added by 0008_question_log_uncertain
+# (core/migrations/versions).
 question_log = Table(
     "question_log",
     Base.metadata,
@@ -41,6 +42,8 @@ question_log = Table(
     Column("question", Text, nullable=False),
     Column("phase", String(16)),  # the answer's EKT phase (E, K, T, übergreifend); none when abstained
     Column("abstained", Boolean, nullable=False),
+    # Answered with the notice to check the cited passage (Answer.uncertain); never set when abstained.
+    Column("uncertain", Boolean, nullable=False, server_default=false()),
     Column("filters", Text, nullable=False, server_default="{}"),  # JSON: types, phases, dates, mode
     Column("rating", String(4)),  # up | down, when the participant rated the answer
     Column("comment", Text),
@@ -59,6 +62,7 @@ class LoggedQuestion:
     question: str
     phase: str | None
     abstained: bool
+    uncertain: bool = False  # answered only with reservation ("mit Vorbehalt")
     filters: dict[str, Any] = field(default_factory=dict)
     rating: str | None = None
     comment: str | None = None
@@ -92,7 +96,8 @@ class QuestionLog:
         phase = answer.phase.phase if answer.phase is not None and not answer.abstained else None
         values = {
             "asked_at": _utc(asked_at or datetime.now(timezone.utc)), "question": question.strip(), "phase": phase,
-            "abstained": bool(answer.abstained), "filters": json.dumps(filters_dict(filters, mode), ensure_ascii=False),
+            "abstained": bool(answer.abstained), "uncertain": bool(answer.uncertain) and not answer.abstained,
+            "filters": json.dumps(filters_dict(filters, mode), ensure_ascii=False),
             "embedding_model": self.embeddings.model_name if vector is not None else None,
             "vector": np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
             "retrieved": json.dumps(retrieved or []),
@@ -129,11 +134,11 @@ class QuestionLog:
             return int(db.execute(select(func.count()).select_from(question_log)).scalar() or 0)
 
     def entries(self, abstained: bool | None = None, phase: str | None = None, since: datetime | None = None,
-                until: datetime | None = None, text: str | None = None, limit: int | None = None
-                ) -> list[LoggedQuestion]:
+                until: datetime | None = None, text: str | None = None, limit: int | None = None,
+                uncertain: bool | None = None) -> list[LoggedQuestion]:
         self.expire()
         query = select(*[c for c in question_log.c if c.name not in ("vector", "embedding_model", "retrieved")])
-        query = self._where(query, abstained, phase, since, until, text)
+        query = self._where(query, abstained, phase, since, until, text, uncertain)
         query = query.order_by(question_log.c.asked_at.desc(), question_log.c.id.desc())
         if limit:
             query = query.limit(limit)
@@ -141,10 +146,11 @@ class QuestionLog:
             return [self._entry(row) for row in db.execute(query).mappings()]
 
     def vectors(self, abstained: bool | None = None, phase: str | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> tuple[list[LoggedQuestion], np.ndarray]:
+                until: datetime | None = None, uncertain: bool | None = None
+                ) -> tuple[list[LoggedQuestion], np.ndarray]:
         """Entries with their question embeddings (missing or other-model vectors are embedded now)."""
         self.expire()
-        query = self._where(select(question_log), abstained, phase, since, until, None)
+        query = self._where(select(question_log), abstained, phase, since, until, None, uncertain)
         with self.engine.connect() as db:
             rows = list(db.execute(query.order_by(question_log.c.asked_at, question_log.c.id)).mappings())
         entries = [self._entry(row) for row in rows]
@@ -159,10 +165,12 @@ class QuestionLog:
 
     @staticmethod
     def _where(query: Any, abstained: bool | None, phase: str | None, since: datetime | None,
-               until: datetime | None, text: str | None) -> Any:
+               until: datetime | None, text: str | None, uncertain: bool | None = None) -> Any:
         c = question_log.c
         if abstained is not None:
             query = query.where(c.abstained.is_(abstained))
+        if uncertain is not None:
+            query = query.where(c.uncertain.is_(uncertain))
         if phase:
             query = query.where(c.phase == phase)
         if since:
@@ -177,13 +185,14 @@ class QuestionLog:
     def _entry(row: Any) -> LoggedQuestion:
         return LoggedQuestion(
             id=row["id"], asked_at=_utc(row["asked_at"]), question=row["question"], phase=row["phase"],
-            abstained=bool(row["abstained"]), filters=json.loads(row["filters"] or "{}"), rating=row["rating"],
-            comment=row["comment"], retrieved=json.loads(row.get("retrieved") or "[]"),
+            abstained=bool(row["abstained"]), uncertain=bool(row["uncertain"]),
+            filters=json.loads(row["filters"] or "{}"), rating=row["rating"], comment=row["comment"],
+            retrieved=json.loads(row.get("retrieved") or "[]"),
         )
 
 
 RATING_LABELS = {"up": "hilfreich", "down": "nicht hilfreich"}
-CSV_COLUMNS = ("Zeit (UTC)", "Frage", "Phase", "Unbeantwortet", "Bewertung", "Kommentar", "Filter")
+CSV_COLUMNS = ("Zeit (UTC)", "Frage", "Phase", "Unbeantwortet", "Mit Vorbehalt", "Bewertung", "Kommentar", "Filter")
 
 
 def to_csv(entries: Iterable[LoggedQuestion]) -> str:
@@ -194,8 +203,9 @@ def to_csv(entries: Iterable[LoggedQuestion]) -> str:
     for entry in entries:
         writer.writerow([
             entry.asked_at.strftime("%Y-%m-%d %H:%M:%S"), entry.question, entry.phase or "",
-            "ja" if entry.abstained else "nein", RATING_LABELS.get(entry.rating or "", ""),
-            entry.comment or "", json.dumps(entry.filters, ensure_ascii=False) if entry.filters else "",
+            "ja" if entry.abstained else "nein", "ja" if entry.uncertain else "nein",
+            RATING_LABELS.get(entry.rating or "", ""), entry.comment or "",
+            json.dumps(entry.filters, ensure_ascii=False) if entry.filters else "",
         ])
     return buffer.getvalue()
 
@@ -224,7 +234,7 @@ class LoggedQA:
             yield event, data
             if event == "done":  # after the client has the answer: logging adds no waiting
                 answer = Answer(question, data.get("answer", ""), [], abstained=bool(data.get("abstained")),
-                                phase=PhaseTag(**phase) if phase else None)
+                                phase=PhaseTag(**phase) if phase else None, uncertain=bool(data.get("uncertain")))
                 self._record(question, answer, filters, mode)
 
     def _record(self, question: str, answer: Answer, filters: SearchFilters | None, mode: SearchMode | None) -> None:

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from retriever.models import Answer
 from services.container import Services
 from services.feedback import feedback_table
 from services.legacy_state import LegacyImportFailed
-from services.question_log import QuestionLog
+from services.question_log import QuestionLog, question_log
 from stadtretter import cli
 from tests.conftest import free_port
 from tests.helpers import HashEmbeddings
@@ -199,6 +200,40 @@ def test_an_interrupted_migration_leaves_nothing_behind_and_can_be_repeated(
             database.upgrade()
     assert inspect(database.engine).get_table_names() == [] and database.current_revision() is None
     assert database.upgrade() == (None, database.head_revision())
+    database.dispose()
+
+
+def _migrate(database: Database, step, revision: str) -> None:  # noqa: ANN001 - alembic.command.upgrade/downgrade
+    engine = database._migration_engine()  # as Database.upgrade: real transactions on SQLite
+    try:
+        step(database._alembic_config(engine), revision)
+    finally:
+        if engine is not database.engine:
+            engine.dispose()
+
+
+def test_0008_adds_uncertain_to_the_question_log_old_rows_count_as_certain_and_it_can_be_undone(
+    empty_state_database_url: str,
+) -> None:
+    from alembic import command
+
+    database = Database(empty_state_database_url)
+    _migrate(database, command.upgrade, "0007_merge_issue18")
+    with database.engine.begin() as db:  # a row logged before 0008 (no uncertain column yet)
+        db.execute(question_log.insert().values(asked_at=datetime.now(timezone.utc), question="Alte Frage?",
+                                                phase="K", abstained=False))
+    assert database.upgrade() == ("0007_merge_issue18", "0008_question_log_uncertain")
+    log = QuestionLog(database.engine, 180, HashEmbeddings())
+    log.record("Neue Frage?", Answer("Neue Frage?", "…", [], abstained=False, uncertain=True))
+    assert [(e.question, e.uncertain) for e in log.entries()] == [("Neue Frage?", True), ("Alte Frage?", False)]
+
+    _migrate(database, command.downgrade, "0007_merge_issue18")
+    inspector = inspect(database.engine)
+    assert "uncertain" not in {c["name"] for c in inspector.get_columns("question_log")}
+    assert [i["name"] for i in inspector.get_indexes("question_log")] == ["ix_question_log_asked_at"]
+    with database.engine.connect() as db:
+        assert db.execute(select(func.count()).select_from(question_log)).scalar() == 2
+    assert database.current_revision() == "0007_merge_issue18"
     database.dispose()
 
 

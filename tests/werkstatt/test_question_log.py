@@ -43,8 +43,8 @@ def test_a_public_question_is_logged_without_ip_cookie_key_or_conversation(clien
                                             "filters": {"type": ["article"]}})
     assert response.status_code == 200
     columns = {c["name"] for c in inspect(_services(client).database.engine).get_columns("question_log")}
-    assert columns == {"id", "asked_at", "question", "phase", "abstained", "filters", "rating", "comment",
-                       "embedding_model", "vector", "retrieved"}
+    assert columns == {"id", "asked_at", "question", "phase", "abstained", "uncertain", "filters", "rating",
+                       "comment", "embedding_model", "vector", "retrieved"}
     with _services(client).database.engine.connect() as db:
         row = db.execute(question_log.select()).mappings().one()
     assert row["question"] == "Wie wird die Passantenbefragung vorbereitet?"
