@@ -19,6 +19,9 @@ router = APIRouter(prefix="/questions", tags=["Werkstatt"], responses=AUTH_RESPO
 SinceQuery = Annotated[date | None, Query(description="ab diesem Tag (JJJJ-MM-TT)")]
 UntilQuery = Annotated[date | None, Query(description="bis einschließlich diesem Tag")]
 PhaseQuery = Annotated[Literal["E", "K", "T", "übergreifend"] | None, Query(description="Phase der Antwort")]
+UncertainQuery = Annotated[bool | None, Query(
+    description="nur mit Vorbehalt beantwortete (true: mit dem Hinweis, die zitierte Stelle zu prüfen) oder ohne "
+                "Vorbehalt (false; dazu zählen auch unbeantwortete)")]
 
 
 def _start(day: date | None) -> datetime | None:
@@ -30,8 +33,9 @@ def _end(day: date | None) -> datetime | None:
 
 
 def _filters(abstained: bool | None, phase: str | None, since: date | None, until: date | None,
-             q: str | None) -> dict[str, Any]:
-    return {"abstained": abstained, "phase": phase, "since": _start(since), "until": _end(until), "text": q}
+             q: str | None, uncertain: bool | None = None) -> dict[str, Any]:
+    return {"abstained": abstained, "phase": phase, "since": _start(since), "until": _end(until), "text": q,
+            "uncertain": uncertain}
 
 
 @router.get("", summary="Fragenprotokoll (neueste zuerst)")
@@ -42,10 +46,11 @@ def list_questions(
     until: UntilQuery = None,
     phase: PhaseQuery = None,
     abstained: Annotated[bool | None, Query(description="nur unbeantwortete (true) oder beantwortete (false)")] = None,
+    uncertain: UncertainQuery = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in der Frage")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
-    entries = services.question_log.entries(**_filters(abstained, phase, since, until, q), limit=limit)
+    entries = services.question_log.entries(**_filters(abstained, phase, since, until, q, uncertain), limit=limit)
     return {"questions": [asdict(entry) for entry in entries], "retention_days": services.settings.question_log_days,
             "logging": services.settings.question_log}
 
@@ -58,9 +63,10 @@ def export_questions(
     until: UntilQuery = None,
     phase: PhaseQuery = None,
     abstained: Annotated[bool | None, Query()] = None,
+    uncertain: UncertainQuery = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    entries = services.question_log.entries(**_filters(abstained, phase, since, until, q))
+    entries = services.question_log.entries(**_filters(abstained, phase, since, until, q, uncertain))
     return Response("\ufeff" + to_csv(entries), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="fragenprotokoll.csv"', "Cache-Control": "no-store",
     })

@@ -218,6 +218,7 @@ function questionParams() {
   const params = new URLSearchParams();
   for (const name of ["since", "until", "phase", "q"]) if (data.get(name)) params.set(name, data.get(name));
   if (data.get("abstained")) params.set("abstained", "true");
+  if (data.get("uncertain")) params.set("uncertain", "true");
   return params;
 }
 
@@ -261,10 +262,16 @@ function monthBlock(cell) {
 
 const RATING_LABELS = { up: "hilfreich", down: "nicht hilfreich" };
 
+// "mit Vorbehalt": answered with the notice to check the cited passage (the sources may not say exactly that).
+function answeredLabel(q) {
+  if (q.abstained) return "nein";
+  return q.uncertain ? "mit Vorbehalt" : "ja";
+}
+
 function logRow(q) {
   const rating = RATING_LABELS[q.rating] || "";
   return el("tr", {}, el("td", {}, dateTime(q.asked_at)), el("td", {}, q.question),
-    el("td", {}, q.phase ? vocabulary.phaseLabel(q.phase) : "–"), el("td", {}, q.abstained ? "nein" : "ja"),
+    el("td", {}, q.phase ? vocabulary.phaseLabel(q.phase) : "–"), el("td", {}, answeredLabel(q)),
     el("td", {}, rating), el("td", {}, q.comment || ""));
 }
 

@@ -13,6 +13,7 @@ from docx import Document
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+from retriever.models import Answer, PhaseTag
 from tests.auth_support import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -79,6 +80,22 @@ def test_trainer_builds_a_dossier_downloads_it_and_reads_the_question_log(live, 
     page.locator("#mappe").screenshot(path=str(DOCS / "werkstatt-mappe.png"))
     page.locator("#karte").screenshot(path=str(DOCS / "werkstatt-karte.png"))
     page.locator("#fragen").screenshot(path=str(DOCS / "werkstatt-fragen.png"))
+
+
+def test_the_question_log_shows_and_filters_answers_given_with_reservation(live, page) -> None:  # noqa: ANN001
+    question = "Wer wartet das WLAN am Marktplatz nachts?"
+    live.services.question_log.record(question, Answer(question, "…", [], abstained=False, uncertain=True,
+                                                       phase=PhaseTag("K", "Konzeption", "")))
+    live.services.question_log.record("Fährt nachts ein Bus zum Marktplatz?", Answer("…", "…", [], abstained=True))
+    log_in(page, live, "trainer-vorbehalt")
+    rows = page.locator("#fragen-tabelle tbody tr")
+    expect(rows.filter(has_text=question)).to_contain_text("mit Vorbehalt")
+    expect(rows.filter(has_text="Fährt nachts ein Bus")).to_contain_text("nein")
+    page.get_by_label("nur mit Vorbehalt beantwortete").check()
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(question)
+    expect(page.locator("#fragen-csv")).to_have_attribute("href", re.compile(r"[?&]uncertain=true"))
 
 
 def test_werkstatt_on_a_tablet_meets_wcag_aa(live, page) -> None:  # noqa: ANN001

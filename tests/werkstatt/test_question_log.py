@@ -119,6 +119,36 @@ def test_trainer_views_group_unanswered_questions_and_export_csv(client: TestCli
     assert rows[1][1:4] == ["Wie wird das WLAN finanziert?", "K", "nein"] and len(rows) == 2
 
 
+def test_answers_given_with_reservation_are_logged_listed_and_exported_as_such(client: TestClient) -> None:
+    log = _services(client).question_log
+    phase = PhaseTag("K", "Konzeption", "")
+    log.record("Wie viel kostet ein Access Point?", Answer("q", "a", [], abstained=False, phase=phase))
+    log.record("Wer wartet das WLAN nachts?", Answer("q", "a", [], abstained=False, phase=phase, uncertain=True))
+    log.record("Gibt es Zuschüsse für Lastenräder?", Answer("q", "a", [], abstained=True, uncertain=True))
+    assert [(e.question, e.uncertain) for e in log.entries()] == [
+        ("Gibt es Zuschüsse für Lastenräder?", False),  # an abstention is never "with reservation"
+        ("Wer wartet das WLAN nachts?", True), ("Wie viel kostet ein Access Point?", False)]
+    assert [e.question for e in log.entries(uncertain=True)] == ["Wer wartet das WLAN nachts?"]
+    assert [e.question for e in log.vectors(uncertain=False)[0]] == ["Wie viel kostet ein Access Point?",
+                                                                      "Gibt es Zuschüsse für Lastenräder?"]
+
+    assert client.get("/v1/questions", params={"uncertain": "true"}).status_code == 401
+    assert client.get("/v1/questions/export.csv", params={"uncertain": "true"}).status_code == 401
+    headers = key_headers(client, "trainer")
+    listed = client.get("/v1/questions", params={"uncertain": "true"}, headers=headers).json()["questions"]
+    assert [(q["question"], q["abstained"], q["uncertain"]) for q in listed] == [
+        ("Wer wartet das WLAN nachts?", False, True)]
+    response = client.get("/v1/questions/export.csv", headers=headers)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][3:5] == ["Unbeantwortet", "Mit Vorbehalt"]
+    assert [(row[1], row[3], row[4]) for row in rows[1:]] == [("Gibt es Zuschüsse für Lastenräder?", "ja", "nein"),
+                                                              ("Wer wartet das WLAN nachts?", "nein", "ja"),
+                                                              ("Wie viel kostet ein Access Point?", "nein", "nein")]
+    only = client.get("/v1/questions/export.csv", params={"uncertain": "true"}, headers=headers)
+    assert [row[1] for row in csv.reader(io.StringIO(only.content.decode("utf-8-sig")), delimiter=";")][1:] == [
+        "Wer wartet das WLAN nachts?"]
+
+
 def test_public_and_ask_keys_are_refused_on_every_trainer_route(client: TestClient) -> None:
     for method, path in TRAINER_ROUTES:
         body = {"json": {"topic": "WLAN"}} if method == "POST" else {}
