@@ -124,6 +124,8 @@ class AskResponse(BaseModel):
     # Character spans [start, end) in `answer` of the numbers, dates, amounts or names that answer the question.
     highlights: list[tuple[int, int]] = Field(default_factory=list)
     answerability: float | None = None  # probability that the sources answer the question (learned model)
+    # Answered, but below the caution level: `notice` asks to check the cited passage.
+    uncertain: bool = False
 
 
 class SourceSummary(BaseModel):

@@ -20,7 +20,8 @@ Figures, each trained without the set it is measured on:
 The gold set's weight in the answerability fit is chosen by cross-validation without the measured set (nested: the
 mean held-out AUC over the remaining gold groups and the public sets with the gold passage removed).
 --write stores the models trained on everything in retriever/calibration/evidence_*.json; --boosted compares
-gradient-boosted trees in place of both logistic models (figures only).
+gradient-boosted trees in place of both logistic models (figures only); --bounds fits on gold and measures on gold
+(in-sample: how far these features can go at all). --write also sets the caution level (CAUTION_SHARE).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from services.evaluation import auc, doc_key, eval_settings, normalise, recall_a
 CACHE = REPO / ".eval-cache"
 CALIBRATION = REPO / "retriever" / "calibration"  # the source tree, not the installed package
 MAX_FALSE_ABSTENTION = 0.05
+# The caution level: at most this share of each training set's answerable results is answered with a caution.
+CAUTION_SHARE = 0.2
 # Weights of the gold set in the answerability fit tried by cross-validation (1 = as much as each public set).
 GOLD_WEIGHTS = (1, 2, 4, 8, 16, 32)
 BOOSTED = False  # --boosted: gradient-boosted trees in place of both logistic models (comparison only)
@@ -203,7 +206,7 @@ def fit(rows: np.ndarray, labels: np.ndarray, features: tuple[str, ...], c: floa
     return LinearModel(features, weights, float(model.intercept_[0] - (scaler.mean_ / scale) @ model.coef_[0]))
 
 
-def sentence_model(cases: list[Case]) -> LinearModel:
+def sentence_model(cases: list[Case], c: float = 0.5) -> LinearModel:
     usable = [c for c in cases if c.labels is not None and c.labels.any()]
     rows = np.vstack([c.features.rows for c in usable])
     labels = np.concatenate([c.labels for c in usable])
@@ -211,7 +214,7 @@ def sentence_model(cases: list[Case]) -> LinearModel:
     # chunks (gold leave-one-group-out, first sentence 0.331 → 0.349).
     per_set = {name: sum(1 for c in usable if c.set == name) for name in {c.set for c in usable}}
     weights = np.concatenate([np.full(len(c.labels), 1.0 / per_set[c.set]) for c in usable])
-    return fit(rows, labels, SENTENCE_FEATURES, c=0.5, weights=weights / weights.mean())
+    return fit(rows, labels, SENTENCE_FEATURES, c=c, weights=weights / weights.mean())
 
 
 def result_rows(cases: list[Case], scorer: LinearModel) -> np.ndarray:
@@ -234,11 +237,15 @@ def answerability_model(cases: list[Case], scorer: LinearModel, gold_weight: flo
     # Refusing an answerable question costs a participant more than answering a few unanswerable ones: the
     # threshold keeps false abstention within the limit on every training set, not only on their pooled (mostly
     # XQuAD) questions (gold: 0.078 false abstention at the pooled quantile, 0.06 at the per-set minimum).
-    model.threshold = min(
-        float(np.quantile(model.probability(result_rows(positives, scorer)), MAX_FALSE_ABSTENTION * 0.8))
+    positive_probabilities = [
+        model.probability(result_rows(positives, scorer))
         for positives in ([c for c in usable if c.answerable and c.set == name] for name in {c.set for c in usable})
         if positives
-    )
+    ]
+    model.threshold = min(float(np.quantile(p, MAX_FALSE_ABSTENTION * 0.8)) for p in positive_probabilities)
+    # Between the threshold and the caution level the answer asks to check the cited passage: the same per-set
+    # rule, so that no training set's answerable questions get the caution more than CAUTION_SHARE of the time.
+    model.caution = max(model.threshold, min(float(np.quantile(p, CAUTION_SHARE)) for p in positive_probabilities))
     return model
 
 
@@ -321,6 +328,8 @@ def answerability_figures(cases: list[Case], scorer: LinearModel, model: LinearM
         "recall_at_5pct_false_abstention": recall_at_false_abstention(answerable.tolist(), unanswerable.tolist()),
         "false_abstention_at_threshold": float((answerable < model.threshold).mean()),
         "unanswerable_caught_at_threshold": float((unanswerable < model.threshold).mean()),
+        "answerable_with_caution": float(((answerable >= model.threshold) & (answerable < model.caution)).mean()),
+        "unanswerable_with_caution": float(((unanswerable >= model.threshold) & (unanswerable < model.caution)).mean()),
     }
 
 
@@ -350,6 +359,7 @@ def evaluate(cases: list[Case]) -> dict[str, dict[str, float]]:
     # Gold, leave one file group out.
     pooled: list[tuple[Case, float, int, list[int]]] = []
     weights: list[float] = []
+    tiers: dict[bool, list[str]] = {True: [], False: []}  # answerable → refused / caution / plain, at fold levels
     for group in groups:
         rest = tuple(g for g in groups if g != group)
         weights.append(training.choose_gold_weight(rest, ("xquad", "germanquad")))
@@ -359,6 +369,8 @@ def evaluate(cases: list[Case]) -> dict[str, dict[str, float]]:
             best, picked = chosen(case, scorer)
             probability = float(model.probability(result_rows([case], scorer))[0])
             pooled.append((case, probability, best, picked))
+            tiers[case.answerable].append("refused" if probability < model.threshold else
+                                          "caution" if probability < model.caution else "plain")
     phrased = [(c, b, p) for c, _, b, p in pooled if c.labels is not None]
     answerable = [p for c, p, _, _ in pooled if c.answerable]
     unanswerable = [p for c, p, _, _ in pooled if not c.answerable]
@@ -368,7 +380,33 @@ def evaluate(cases: list[Case]) -> dict[str, dict[str, float]]:
         "auc": auc(answerable, unanswerable),
         "recall_at_5pct_false_abstention": recall_at_false_abstention(answerable, unanswerable),
     }
+    for answerable_case, prefix in ((True, "answerable"), (False, "unanswerable")):
+        for tier in ("refused", "caution", "plain"):
+            figures["gold"][f"{prefix}_{tier}"] = tiers[answerable_case].count(tier) / (len(tiers[answerable_case]) or 1)
     show(f"Gold, je Dateigruppe ausgelassen (Goldgewichte {', '.join(f'{w:g}' for w in weights)})", figures["gold"])
+    return figures
+
+
+def bounds(cases: list[Case]) -> dict[str, float]:
+    """How far these features can go on gold at all: models fitted on the gold questions and measured on the same
+    questions (in-sample, nearly unregularised). No held-out figure of a model over these features can be expected
+    above these; trees show what memorising looks like (their in-sample figures are no bound)."""
+    gold = [c for c in cases if c.set == "gold" and not c.synthetic]
+    scorer = sentence_model(gold, c=100.0)
+    figures = {f"sentence_{k}": v for k, v in sentence_figures(gold, scorer).items() if k != "questions"}
+    rows = result_rows(gold, scorer)
+    labels = np.array([c.answerable for c in gold])
+    linear = fit(rows, labels, RESULT_FEATURES, c=100.0).probability(rows)
+    figures["logistic_auc"] = auc(linear[labels].tolist(), linear[~labels].tolist())
+    figures["logistic_recall_at_5pct"] = recall_at_false_abstention(linear[labels].tolist(), linear[~labels].tolist())
+    trees = HistGradientBoostingClassifier(max_depth=2, max_iter=100, early_stopping=False, random_state=0,
+                                           class_weight="balanced").fit(rows, labels).predict_proba(rows)[:, 1]
+    figures["trees_depth2_auc_memorised"] = auc(trees[labels].tolist(), trees[~labels].tolist())
+    figures["trees_depth2_recall_at_5pct_memorised"] = recall_at_false_abstention(trees[labels].tolist(),
+                                                                                  trees[~labels].tolist())
+    for column, name in enumerate(RESULT_FEATURES):  # each feature alone, higher = more answerable
+        figures[f"alone_auc_{name}"] = auc(rows[labels, column].tolist(), rows[~labels, column].tolist())
+    show("Gold, im Training gemessen (Obergrenze dieser Merkmale)", figures)
     return figures
 
 
@@ -382,6 +420,8 @@ def main() -> None:
     parser.add_argument("--missing-detail", action="store_true",
                         help="add missing-detail negatives (answer sentences removed, passage kept)")
     parser.add_argument("--boosted", action="store_true", help="compare gradient-boosted trees (not written)")
+    parser.add_argument("--bounds", action="store_true",
+                        help="also fit on gold and measure on gold: how far these features can go at all")
     args = parser.parse_args()
     global BOOSTED
     BOOSTED = args.boosted
@@ -406,6 +446,8 @@ def main() -> None:
     if args.collect_only:
         return
     evaluate(cases)
+    if args.bounds:
+        bounds(cases)
     if args.write and not BOOSTED:
         by_set = {name: [c for c in cases if c.set == name] for name in ("gold", "xquad", "germanquad")}
         training = Training(cases)
@@ -416,10 +458,13 @@ def main() -> None:
         scorer.info = {"trained_on": trained_on, "script": "bench/train_evidence.py"}
         model.info = {"trained_on": trained_on, "script": "bench/train_evidence.py", "gold_weight": weight,
                       "threshold": f"answers above it: at most {MAX_FALSE_ABSTENTION:.0%} false abstention on each "
-                                   "training set"}
+                                   "training set",
+                      "caution": f"answers below it carry a caution: at most {CAUTION_SHARE:.0%} of the answerable "
+                                 "questions of each training set"}
         (CALIBRATION / "evidence_sentence.json").write_text(scorer.to_json(), encoding="utf-8")
         (CALIBRATION / "evidence_answerability.json").write_text(model.to_json(), encoding="utf-8")
-        print(f"geschrieben: {CALIBRATION}/evidence_*.json (Schwelle {model.threshold:.3f})")
+        print(f"geschrieben: {CALIBRATION}/evidence_*.json (Schwelle {model.threshold:.3f}, Vorbehalt unter "
+              f"{model.caution:.3f})")
 
 
 if __name__ == "__main__":

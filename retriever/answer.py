@@ -33,6 +33,7 @@ class Selection:
     sentences: list[Sentence]
     probability: float = 0.0  # the answerability model's probability that the sources answer the question
     answerable: bool = False
+    uncertain: bool = False  # answerable, but below the caution level: the answer asks to check the cited passage
 
 
 def format_time(seconds: float) -> str:
@@ -99,6 +100,10 @@ class ExtractiveAnswerer:
         self.answerability = answerability or load_answerability_model()
         # Probability above which the sources count as answering; tests set 0 (always answer) or > 1 (never).
         self.answer_threshold = self.answerability.threshold
+        # Below it (and above the answer threshold) the answer is given with a caution; without a caution level in
+        # the model file, never.
+        self.caution_threshold = (self.answerability.caution if self.answerability.caution is not None
+                                  else self.answer_threshold)
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
         self._cache_lock = threading.Lock()
@@ -188,7 +193,8 @@ class ExtractiveAnswerer:
         probability = float(self.answerability.probability(result_features(features, scores)[None, :])[0])
         best, *extras = [candidates[i] for i in answer_sentences(scores, [s.hit_rank for s in candidates])]
         chosen = [best, *sorted(extras, key=lambda s: (s.hit_rank, s.position))]
-        return Selection(chosen, probability, probability >= self.answer_threshold)
+        answerable = probability >= self.answer_threshold
+        return Selection(chosen, probability, answerable, answerable and probability < self.caution_threshold)
 
     def evidence(self, query: str, hits: list[SearchHit]) -> tuple[list[Sentence], Features]:
         """The candidate sentences of the chunks the answer reads and their features (bench/train_evidence.py
@@ -244,8 +250,8 @@ class ExtractiveAnswerer:
             rank, cue = key
             snippet = _snippet(hits[rank].text, sorted(by_key[key], key=lambda s: s.position))
             citations.append(citation_for(number, hits[rank], snippet, cue))
-        return Answer(question, text, citations, abstained=False, query=query, highlights=highlights,
-                      answerability=round(selection.probability, 4))
+        return caution(Answer(question, text, citations, abstained=False, query=query, highlights=highlights,
+                              answerability=round(selection.probability, 4)), selection)
 
     def _abstain(self, question: str, query: str, hits: list[SearchHit], probability: float = 0.0) -> Answer:
         closest: list[SearchHit] = []
@@ -258,6 +264,18 @@ class ExtractiveAnswerer:
         names = ", ".join(f"„{c.title}“" for c in citations)
         return Answer(question, render("extractive_abstain.txt", closest=names), citations, abstained=True,
                       query=query, answerability=round(probability, 4))
+
+
+def caution(answer: Answer, selection: Selection) -> Answer:
+    """Mark an answer given below the caution level: the answerability model thinks the sources answer, but not
+    surely (measured: a fifth of the answerable training questions and about half of the unanswerable gold questions
+    fall there, bench/README.md). The participant is told to check the cited passage instead of trusting a text
+    that may answer a neighbouring question."""
+    if selection.uncertain and not answer.abstained:
+        answer.uncertain = True
+        notice = render("answer_uncertain.txt")
+        answer.notice = f"{answer.notice} {notice}" if answer.notice else notice
+    return answer
 
 
 def _lead(text: str, limit: int = 240) -> str:

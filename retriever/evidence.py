@@ -283,12 +283,14 @@ def result_features(features: Features, scores: np.ndarray) -> np.ndarray:
 @dataclass
 class LinearModel:
     """A logistic model stored as versioned JSON: score = x·w + b, probability = sigmoid(score). `threshold` is the
-    probability above which the answerability model answers (unused by the sentence model)."""
+    probability above which the answerability model answers (unused by the sentence model); `caution` the one below
+    which its answer says that the sources may not answer exactly what was asked (None: never)."""
 
     features: tuple[str, ...]
     weights: np.ndarray
     bias: float
     threshold: float = 0.5
+    caution: float | None = None
     version: int = MODEL_VERSION
     info: dict[str, Any] = field(default_factory=dict)  # what it was trained on and what it measured
 
@@ -302,7 +304,8 @@ class LinearModel:
         return json.dumps({
             "version": self.version, "features": list(self.features), "weights": [round(float(w), 6) for w in
                                                                                    self.weights],
-            "bias": round(self.bias, 6), "threshold": round(self.threshold, 6), "info": self.info,
+            "bias": round(self.bias, 6), "threshold": round(self.threshold, 6),
+            **({"caution": round(self.caution, 6)} if self.caution is not None else {}), "info": self.info,
         }, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -312,7 +315,9 @@ class LinearModel:
             raise ValueError(f"{path}: Modell passt nicht zu den Merkmalen dieser Version (neu trainieren: "
                              "bench/train_evidence.py)")
         return cls(tuple(data["features"]), np.asarray(data["weights"], dtype=np.float64), float(data["bias"]),
-                   float(data.get("threshold", 0.5)), int(data["version"]), data.get("info", {}))
+                   float(data.get("threshold", 0.5)),
+                   float(data["caution"]) if data.get("caution") is not None else None, int(data["version"]),
+                   data.get("info", {}))
 
 
 def load_sentence_model() -> LinearModel:

@@ -28,7 +28,7 @@ from langchain_core.prompts import (
     SystemMessagePromptTemplate,
 )
 
-from retriever.answer import ExtractiveAnswerer, Selection, _lead, _snippet, citation_for, locator_for
+from retriever.answer import ExtractiveAnswerer, Selection, _lead, _snippet, caution, citation_for, locator_for
 from retriever.evidence import Sentence, chunk_sentences
 from retriever.models import Answer, Citation, SearchHit
 from retriever.text import analyze
@@ -459,8 +459,9 @@ class LLMAnswerer:
             if streaming:
                 yield "token", {"text": suffix}
         citations = build_citations(self.embeddings, text, sources, rewriter)
-        return Answer(question, text, citations, abstained=False, query=query, mode="llm",
-                      verification=rewriter.verification(), answerability=round(selection.probability, 4))
+        return caution(Answer(question, text, citations, abstained=False, query=query, mode="llm",
+                              verification=rewriter.verification(), answerability=round(selection.probability, 4)),
+                       selection)
 
     def fallback(self, question: str, query: str, hits: list[SearchHit], streaming: bool,
                  reason: str, selection: Selection | None = None) -> Generator[Event, None, Answer]:
@@ -474,7 +475,8 @@ def fallback_answer(extractive: ExtractiveAnswerer, question: str, query: str, h
                     selection: Selection | None = None) -> Answer:
     LLM_FALLBACKS.inc()
     answer = extractive.run(question, query=query, hits=hits, selection=selection)
-    answer.notice = render("llm_fallback_notice.txt")
+    fallback = render("llm_fallback_notice.txt")  # first: it explains why the answer reads as it does
+    answer.notice = f"{fallback} {answer.notice}" if answer.notice else fallback
     return answer
 
 

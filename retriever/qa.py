@@ -10,7 +10,7 @@ Events of `stream()` (name, data):
   token      {text}                              pieces of the answer text, in order
   citations  {citations: [Citation as dict]}
   phase      {phase, label, explanation, scores}  only with a phase tagger and a non-abstained answer
-  done       {answer, abstained, notice, verification, conversation_id, highlights, answerability}
+  done       {answer, abstained, notice, verification, conversation_id, highlights, answerability, uncertain}
   error      {message}                           German; ends the stream (store or embedding model unusable)
 The tokens concatenate to done.answer, except after a model failure in mid-answer: then done.answer (the
 extractive fallback, with done.notice) replaces the streamed text. Clients show done.answer at the end.
@@ -171,7 +171,8 @@ class QAService:
         answer.conversation_id = conversation_id
         answer.phase = self._phase(question, answer)
         self._remember(conversation_id, question, answer)
-        ANSWERS.labels(answer.mode, "abstained" if answer.abstained else "answered").inc()
+        outcome = "abstained" if answer.abstained else "caution" if answer.uncertain else "answered"
+        ANSWERS.labels(answer.mode, outcome).inc()
 
         yield "citations", {"citations": [citation.to_dict() for citation in answer.citations]}
         if answer.phase is not None:
@@ -184,6 +185,7 @@ class QAService:
             "conversation_id": conversation_id,
             "highlights": answer.highlights,
             "answerability": answer.answerability,
+            "uncertain": answer.uncertain,
         }
         yield "_answer", {"answer": answer}
 

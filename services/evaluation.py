@@ -219,6 +219,10 @@ def evaluate(
             metrics["abstention_precision"] = correct / len(abstained) if abstained else 0.0
             metrics["abstention_recall"] = correct / len(unanswerable)
             metrics["false_abstention_rate"] = sum(1 for r in answerable if r.answer and r.answer.abstained) / (len(answerable) or 1)
+            # Answered with a caution ("Bitte die zitierte Stelle prüfen"): of the answerable questions a low
+            # share is wanted, of the unanswerable ones every caution is better than a plain answer.
+            metrics["caution_rate"] = sum(1 for r in answerable if r.answer and r.answer.uncertain) / (len(answerable) or 1)
+            metrics["unanswerable_caution_rate"] = sum(1 for r in unanswerable if r.answer and r.answer.uncertain) / len(unanswerable)
             positives = [_answerability(r.answer) for r in answerable]
             negatives = [_answerability(r.answer) for r in unanswerable]
             metrics["abstention_auc"] = auc(positives, negatives)

@@ -26,6 +26,8 @@ METRIC_LABELS = {
     "answer_in_first": "Antwort im ersten zitierten Satz",
     "locator_accuracy": "Fundstelle korrekt", "abstention_precision": "Enthaltung: Präzision",
     "abstention_recall": "Enthaltung: Trefferquote", "false_abstention_rate": "Enthaltung bei beantwortbaren Fragen",
+    "caution_rate": "Mit Vorbehalt beantwortet (beantwortbare Fragen)",
+    "unanswerable_caution_rate": "Mit Vorbehalt beantwortet (unbeantwortbare Fragen)",
     "abstention_auc": "Enthaltung: AUC",
     "abstention_recall_at_5pct": "Enthaltung: Trefferquote bei ≤ 5 % Fehlenthaltung",
     "phase_accuracy": "Phase korrekt (Fragen)",

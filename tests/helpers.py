@@ -48,4 +48,4 @@ def hash_answerability(answerer: ExtractiveAnswerer) -> None:
     weights = np.zeros(len(RESULT_FEATURES))
     weights[RESULT_FEATURES.index("best_cosine")], weights[RESULT_FEATURES.index("read_names")] = 20.0, 10.0
     answerer.answerability = LinearModel(RESULT_FEATURES, weights, -15.0)
-    answerer.answer_threshold = 0.5
+    answerer.answer_threshold = answerer.caution_threshold = 0.5  # no caution: the stand-in has no level for it

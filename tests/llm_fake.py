@@ -256,8 +256,8 @@ def make_services(
     # These tests are about answers, markers and the event stream: no phase tagger unless a test brings one
     # (FakeTagger); the real tagger is tested in tests/retriever/test_phases.py.
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=tagger)
-    if rule is not None:
-        services.answerer.answer_threshold = rule
+    if rule is not None:  # and no caution level (tests of the caution set their own)
+        services.answerer.answer_threshold = services.answerer.caution_threshold = rule
     return services
 
 

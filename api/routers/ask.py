@@ -39,7 +39,7 @@ jedes Ereignis mit Namen (`event:`) und JSON in `data:`, in dieser Reihenfolge:
 | `token` | `{text}` | beliebig oft: Textstücke der Antwort, aneinandergehängt ergeben sie die Antwort |
 | `citations` | `{citations: [Citation]}` | einmal; Felder wie `citations` der JSON-Antwort |
 | `phase` | `{phase, label, explanation, scores}` | nur wenn eine EKT-Phase bestimmt wurde |
-| `done` | `{answer, abstained, notice, verification, conversation_id}` | zuletzt; `answer` ist der endgültige Text |
+| `done` | `{answer, abstained, notice, verification, conversation_id, highlights, answerability, uncertain}` | zuletzt; `answer` ist der endgültige Text |
 | `error` | `{message}` | statt der übrigen Ereignisse bei einem Fehler (deutsche Meldung); beendet den Stream |
 
 `done.answer` ist maßgeblich: Fällt das Sprachmodell mitten in der Antwort aus, ersetzt die aus den Quellen

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.metrics import REGISTRY
 from core.store import StoreError
 from tests.llm_fake import (
     FakeLLM,
@@ -45,7 +46,8 @@ def test_extractive_answer_streams_sentence_by_sentence(data_dir, path: str) -> 
     assert meta == {"query": QUESTION, "conversation_id": done["conversation_id"], "mode": "extractive"}
     assert _tokens(events) == done["answer"] and "[1]" in done["answer"]
     assert set(done) == {"answer", "abstained", "notice", "verification", "conversation_id", "highlights",
-                         "answerability"}
+                         "answerability", "uncertain"}
+    assert done["uncertain"] is False and done["notice"] is None
     citations = events[-2][1]["citations"]
     assert citations[0]["n"] == 1 and citations[0]["snippet"] and "locator" in citations[0]
 
@@ -141,3 +143,19 @@ def test_events_are_documented_in_openapi(data_dir) -> None:
         assert f"`{event}`" in ask["description"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
     assert "text/event-stream" in schema["paths"]["/v1/ask/stream"]["post"]["responses"]["200"]["content"]
+
+
+def test_an_answer_below_the_caution_level_says_so_in_both_answer_forms(data_dir) -> None:
+    services = make_services(data_dir)
+    services.answerer.caution_threshold = 1.01
+    events, _ = _stream(services)
+    done = events[-1][1]
+    assert done["uncertain"] is True and not done["abstained"] and "zitierte Stelle prüfen" in done["notice"]
+    assert _tokens(events) == done["answer"]  # the notice is shown beside the answer, not streamed into it
+    counted = lambda: REGISTRY.get_sample_value(  # noqa: E731
+        "stadtretter_answers_total", {"mode": "extractive", "outcome": "caution"}) or 0.0
+    before = counted()
+    with TestClient(create_app(services=services)) as client:
+        body = client.post("/v1/ask", json={"question": QUESTION}).json()
+    assert body["uncertain"] is True and body["answer"] == done["answer"] and body["notice"] == done["notice"]
+    assert counted() == before + 1  # operators see how often answers come with a caution

@@ -99,6 +99,25 @@ def test_abstention_shows_closest_sources(live, page, artifacts) -> None:  # noq
     save_screenshot(page, artifacts, "desktop-keine-antwort")
 
 
+def test_an_answer_with_a_caution_shows_the_notice_beside_the_answer(live, page, artifacts) -> None:  # noqa: ANN001
+    answerer = live.services.answerer
+    level = answerer.caution_threshold
+    answerer.caution_threshold = 1.01  # every answer of the sources below the caution level
+    try:
+        page.goto(live.url + "/")
+        ask(page, Q_WLAN)
+        answer = last_answer(page)
+        expect(answer).to_have_attribute("data-state", "done")
+        notice = answer.locator(".sr-notice")
+        expect(notice).to_contain_text("Bitte die zitierte Stelle prüfen")
+        expect(answer.locator(".sr-answer-text")).not_to_contain_text("Hinweis")  # beside the text, not in it
+        assert answer.locator(".sr-card").count() >= 1  # the citations to check are there
+        page.evaluate("window.scrollTo(0, document.querySelector('.sr-msg-user').offsetTop - 16)")
+        save_screenshot(page, artifacts, "desktop-mit-vorbehalt")
+    finally:
+        answerer.caution_threshold = level
+
+
 def test_filters_change_what_is_retrieved(live, page) -> None:  # noqa: ANN001
     page.goto(live.url + "/")
     unfiltered = ask(page, Q_WLAN)

@@ -8,6 +8,7 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
+from core.prompts import render
 from retriever.answer import ExtractiveAnswerer
 from retriever.evidence import (
     RESULT_FEATURES, SENTENCE_FEATURES, EvidenceScorer, LinearModel, TermStats, answer_type, candidate_sentences,
@@ -84,6 +85,9 @@ def test_shipped_models_are_trained_and_load() -> None:
     sentence, answerability = load_sentence_model(), load_answerability_model()
     assert sentence.features == SENTENCE_FEATURES and answerability.features == RESULT_FEATURES
     assert 0.0 < answerability.threshold < 1.0
+    # The caution level lies above the abstention threshold: answers between the two ask to check the source.
+    assert answerability.caution is not None and answerability.threshold < answerability.caution < 1.0
+    assert "caution" in answerability.info
     for model in (sentence, answerability):
         assert model.info.get("script") == "bench/train_evidence.py" and model.info.get("trained_on")
     assert files("retriever").joinpath("calibration", "abstention.json").is_file() is False  # the old rule is gone
@@ -91,9 +95,9 @@ def test_shipped_models_are_trained_and_load() -> None:
 
 def test_the_answer_leads_with_the_answering_sentence_and_marks_the_number() -> None:
     answerer = ExtractiveAnswerer(None, HashEmbeddings(), rerank_depth=0)  # type: ignore[arg-type]
-    answerer.answer_threshold = 0.0
+    answerer.answer_threshold = answerer.caution_threshold = 0.0
     answer = answerer.run(QUESTION, hits=_hits())
-    assert not answer.abstained
+    assert not answer.abstained and not answer.uncertain and answer.notice is None
     assert answer.answer.startswith("Befragt wurden 1.214 Passanten in der Fußgängerzone. [1]")
     assert answer.answer.count("[") <= 3  # 1–3 sentences, each with its marker
     assert [answer.answer[s:e] for s, e in answer.highlights] == ["1.214"]
@@ -105,3 +109,18 @@ def test_the_answerability_threshold_decides_and_the_score_is_kept() -> None:
     answerer.answer_threshold = 1.01
     answer = answerer.run(QUESTION, hits=_hits())
     assert answer.abstained and answer.highlights == [] and answer.answerability is not None
+    answerer.caution_threshold = 1.02  # a refused answer is refused, never "answered with a caution"
+    answer = answerer.run(QUESTION, hits=_hits())
+    assert answer.abstained and not answer.uncertain and answer.notice is None
+
+
+def test_an_answer_below_the_caution_level_asks_to_check_the_source() -> None:
+    answerer = ExtractiveAnswerer(None, HashEmbeddings(), rerank_depth=0)  # type: ignore[arg-type]
+    answerer.answer_threshold = 0.0
+    answerer.caution_threshold = 1.01
+    answer = answerer.run(QUESTION, hits=_hits())
+    assert not answer.abstained and answer.uncertain
+    assert answer.answer.startswith("Befragt wurden 1.214 Passanten")  # the same answer, only marked
+    assert answer.notice == render("answer_uncertain.txt") and "zitierte Stelle prüfen" in answer.notice
+    answerer.caution_threshold = answer.answerability - 1e-3  # just below the answer's probability: no caution
+    assert not answerer.run(QUESTION, hits=_hits()).uncertain

@@ -17,6 +17,7 @@ from retriever.generation import (
     verify_citations,
 )
 from retriever.models import SearchHit
+from core.prompts import render
 from core.settings import Settings
 from tests.llm_fake import (
     CHUNKS,
@@ -284,3 +285,26 @@ def test_ollama_backend_over_http(data_dir, fake_llm: FakeLLM, streaming: bool) 
     assert fake_llm.paths == ["/api/chat"] and fake_llm.requests[0]["model"] == "llama-fake"
     assert fake_llm.messages()[0]["role"] == "system"
     assert text == "Der Beitrag beträgt 120 Euro im Jahr [1]." and verification["invalid_markers"] == [5]
+
+
+# --- answers below the caution level -------------------------------------------------------------------------
+
+
+def test_an_llm_answer_below_the_caution_level_carries_the_caution(data_dir, fake_llm: FakeLLM) -> None:
+    services = make_services(data_dir, **llm_settings(fake_llm))
+    services.answerer.caution_threshold = 1.01  # every answer the sources give is below it
+    fake_llm.script("Händler zahlen einen Jahresbeitrag von 120 Euro [1].")
+    answer = services.qa.ask(QUESTION)
+    assert answer.mode == "llm" and not answer.abstained and answer.uncertain
+    assert answer.notice == render("answer_uncertain.txt")
+    # The same selection decides for both paths: the model was asked, not the extractive answerer in between.
+    assert answer.answer == "Händler zahlen einen Jahresbeitrag von 120 Euro [1]." and len(fake_llm.requests) == 1
+
+
+def test_the_fallback_keeps_both_notices_the_model_failure_first(data_dir, fake_llm: FakeLLM) -> None:
+    services = make_services(data_dir, **llm_settings(fake_llm))
+    services.answerer.caution_threshold = 1.01
+    fake_llm.script(Reply(status=500))
+    answer = services.qa.ask(QUESTION)
+    assert answer.mode == "extractive" and answer.uncertain
+    assert answer.notice == f"{render('llm_fallback_notice.txt')} {render('answer_uncertain.txt')}"
