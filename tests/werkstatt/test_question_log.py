@@ -64,6 +64,22 @@ def test_streamed_questions_are_logged_and_ratings_attach(client: TestClient) ->
     assert (entry.question, entry.phase, entry.rating, entry.comment) == (question, "T", "down", "Zu allgemein")
 
 
+def test_answers_with_a_caution_are_logged_as_uncertain_asked_or_streamed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = _services(client)
+    monkeypatch.setattr(services.answerer, "caution_threshold", 1.0)  # every answer given is given with a caution
+    asked = client.post("/v1/ask", json={"question": "Wie wird die Passantenbefragung vorbereitet?"}).json()
+    assert asked["abstained"] is False and asked["uncertain"] is True
+    with client.stream("POST", "/v1/ask/stream", json={"question": "Wer entscheidet über den Verfügungsfonds?"}) as s:
+        assert '"uncertain": true' in s.read().decode()
+    assert client.post("/v1/ask", json={"question": "Was kostet ein Flug zum Mond?"}).json()["abstained"] is True
+    assert [(e.question, e.abstained, e.uncertain) for e in services.question_log.entries()] == [
+        ("Was kostet ein Flug zum Mond?", True, False),
+        ("Wer entscheidet über den Verfügungsfonds?", False, True),
+        ("Wie wird die Passantenbefragung vorbereitet?", False, True)]
+
+
 def test_switched_off_nothing_is_logged(trainer, fresh_state_database_url) -> None:  # noqa: ANN001
     services = trainer.services_with(database_url=fresh_state_database_url, question_log=False)
     with TestClient(create_app(services.settings, services)) as test_client:
