@@ -45,10 +45,7 @@ run: install fonts
 # Second pass on PostgreSQL; tests/cluster runs on PostgreSQL in the first pass already.
 test: install-dev browser fonts postgresql redis
 	$(PY) -m pytest -q
-	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q -m "not cluster" --ignore=tests/werkstatt
-	# in its own process: after the rest of the PostgreSQL pass its module-scoped indexes came up empty (not yet
-	# understood; alone it passes on both databases)
-	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q tests/werkstatt
+	STADTRETTER_TEST_DATABASE=postgresql $(PY) -m pytest -q -m "not cluster"
 
 eval: install
 	$(VENV)/bin/stadtretter eval

@@ -195,6 +195,39 @@ def _new_state_database_url(request: pytest.FixtureRequest, path: Path, migrated
     return url
 
 
+def own_state_database_url(request: pytest.FixtureRequest, copy_of: str | None = None) -> str:
+    """A state database of the calling fixture's own, migrated to head (or a copy of the one at copy_of), dropped
+    when that fixture is torn down: a new PostgreSQL database in the PostgreSQL pass, else a SQLite file under a
+    new tmp dir. Pass it as Settings(database_url=...).
+
+    Every fixture that ingests a corpus needs one. The database that STADTRETTER_DATABASE_URL names is one per
+    scope, so in the PostgreSQL pass all session-scoped fixtures share the session's database (all module-scoped
+    ones of a module the module's), and its source registry decides which files the ingest pipeline skips as
+    unchanged: a second fixture ingesting files with the same source ids and content (e.g. the browser suite's
+    corpus in tests/browser and tests/werkstatt) would skip them and leave its own index empty."""
+    if TEST_DATABASE == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database(copy_of=copy_of)
+        request.addfinalizer(lambda: server.drop_database(url))
+        return url
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    from core.database import Database
+
+    folder = request.getfixturevalue("tmp_path_factory").mktemp(f"state-{request.fixturename or 'test'}")
+    path = folder / "state.sqlite3"
+    if copy_of is not None:
+        with closing(sqlite3.connect(make_url(copy_of).database)) as source, closing(sqlite3.connect(path)) as target:
+            source.backup(target)
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()  # the copy is at head already: a no-op then
+    database.dispose()
+    return database.url
+
+
 @pytest.fixture
 def empty_state_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A state database without any schema: SQLite in tmp_path, or a new empty PostgreSQL database."""

@@ -5,6 +5,7 @@ with initdb and pg_ctl as a non-root user (PostgreSQL refuses to run as root; th
     server = PostgresServer().start()
     url = server.create_database()           # a fresh database migrated to head (copied from a template)
     url = server.create_database(migrated=False)  # a fresh empty one
+    url = server.create_database(copy_of=other)   # a copy of another database of this server (schema and rows)
     server.drop_database(url); server.stop()
 """
 
@@ -90,10 +91,28 @@ class PostgresServer:
                              autocommit=True) as connection:
             connection.execute(statement)  # type: ignore[arg-type] - statements built here from safe names
 
-    def create_database(self, migrated: bool = True) -> str:
-        """A new database: a copy of the migrated template, or empty (no schema, no Alembic version)."""
+    def create_database(self, migrated: bool = True, copy_of: str | None = None) -> str:
+        """A new database: a copy of the migrated template, or empty (no schema, no Alembic version), or a copy of
+        the database at the URL copy_of (schema and rows, e.g. another fixture's source registry)."""
         name = f"test_{os.getpid()}_{next(self._names)}"
-        self._admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE if migrated else 'template0'}")
+        if copy_of is None:
+            self._admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE if migrated else 'template0'}")
+            return self.url(name)
+        source = make_url(copy_of).database
+        if make_url(copy_of).port != self.port or not source or not source.replace("_", "").isalnum():
+            raise ValueError(f"keine Datenbank dieses Servers: {copy_of}")
+        # CREATE DATABASE … TEMPLATE refuses a source with other sessions: end them first (the pools of the services
+        # on that database test each connection before use, pool_pre_ping, and reconnect). A pool may reconnect in
+        # between: then again.
+        for attempts_left in reversed(range(5)):
+            self._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE datname = '{source}' AND pid <> pg_backend_pid()")
+            try:
+                self._admin(f"CREATE DATABASE {name} TEMPLATE {source}")
+                break
+            except psycopg.errors.ObjectInUse:
+                if not attempts_left:
+                    raise
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

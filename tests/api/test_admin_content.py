@@ -100,7 +100,8 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
            "STADTRETTER_FETCH_MAX_REDIRECTS": "3", "STADTRETTER_LLM_BACKEND": "none"}
     settings = Settings(_env_file=None, **{k.removeprefix("STADTRETTER_").lower(): v for k, v in env.items()})
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
-    assert not services.pipeline().run([corpus]).failed
+    report = services.pipeline().run([corpus])
+    assert report.added == 3 and not report.failed, report  # all new: the module's state database is its own
     admin_key = services.api_keys.create("redaktion", "admin").key
     ask_key = services.api_keys.create("website", "ask,search").key
     with Site(feed_entries=10_000) as site, ServerProcess(env, base / "server.log") as server:

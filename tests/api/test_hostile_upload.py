@@ -59,7 +59,8 @@ def uploaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
            "STADTRETTER_LLM_BACKEND": "none"}
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpus_dir=tiny_corpus)
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=None)
-    assert not services.pipeline().run([tiny_corpus]).failed
+    report = services.pipeline().run([tiny_corpus])
+    assert report.added == 2 and not report.failed, report  # all new: the module's state database is its own
     admin_key = services.api_keys.create("redaktion", "admin").key
     with ServerProcess(env, tmp_path / "extractive.log") as server, httpx.Client(
         base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {admin_key}"}

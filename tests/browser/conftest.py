@@ -282,11 +282,12 @@ class Live:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Live]:
 
     from api.app import create_app
     from services.container import Services
     from core.settings import Settings
+    from tests.conftest import own_state_database_url
     from tests.helpers import HashEmbeddings, hash_answerability
 
     base = tmp_path_factory.mktemp("browser")
@@ -301,6 +302,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         _env_file=None,
         data_dir=base / "data",
         corpus_dir=corpus_dir,
+        # Its own registry: tests/werkstatt's `trainer` ingests the same corpus (same source ids and content).
+        database_url=own_state_database_url(request),
         llm_backend="none",
         allowed_origins=[allowed_page.url],
         rate_limit_per_minute=120,
@@ -312,7 +315,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=EditorPhases())
     report = services.pipeline().run([corpus_dir])
-    assert not report.failed, report.failed
+    assert report.added == len(corpus) and not report.failed, report  # all new: no registry of another fixture
     hash_answerability(services.answerer)
 
     app = UvicornThread(create_app(settings, services), app_port).start()

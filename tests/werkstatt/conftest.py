@@ -11,6 +11,7 @@ import pytest
 from core.settings import Settings
 from services.container import Services
 from tests.browser.conftest import EditorPhases, write_corpus
+from tests.conftest import own_state_database_url
 from tests.helpers import HashEmbeddings, hash_answerability
 
 
@@ -21,7 +22,8 @@ class Trainer:
     corpus: dict[str, Path]
 
     def services_with(self, **overrides: object) -> Services:
-        """Another container on the same index (e.g. with a language model)."""
+        """Another container on the same index and state database (e.g. with a language model); a test that
+        ingests passes a copy of both (data_dir, database_url: own_state_database_url(request, copy_of=...))."""
         # Settings(...) validates the overrides (model_copy would not).
         settings = Settings(_env_file=None, **{**self.settings.model_dump(), **overrides})
         services = Services(settings, embeddings=HashEmbeddings(),
@@ -31,13 +33,14 @@ class Trainer:
 
 
 @pytest.fixture(scope="session")
-def trainer(tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+def trainer(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Trainer:
     base = tmp_path_factory.mktemp("werkstatt")
     corpus = write_corpus(base / "corpus")
+    # Its own registry: the browser suite's `live` ingests the same corpus (same source ids and content).
     settings = Settings(_env_file=None, data_dir=base / "data", corpus_dir=base / "corpus", chunk_chars=400,
-                        transcript_chunk_seconds=60, rerank_depth=0)
+                        transcript_chunk_seconds=60, rerank_depth=0, database_url=own_state_database_url(request))
     services = Services(settings, embeddings=HashEmbeddings(), phase_tagger=EditorPhases())
     report = services.pipeline().run([base / "corpus"])
-    assert not report.failed, report.failed
+    assert report.added == len(corpus) and not report.failed, report  # all new: no registry of another fixture
     hash_answerability(services.answerer)  # bag-of-words vectors: the stand-in model, as in the browser suite
     return Trainer(settings, services, corpus)

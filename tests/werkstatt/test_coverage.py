@@ -10,6 +10,7 @@ from api.app import create_app
 from core.vocabulary import PHASES
 from services.coverage import CoverageService, topic_count
 from tests.auth_support import key_headers
+from tests.conftest import own_state_database_url
 
 
 def test_topics_cells_labels_and_gaps(trainer, tmp_path) -> None:  # noqa: ANN001
@@ -32,9 +33,13 @@ def test_topics_cells_labels_and_gaps(trainer, tmp_path) -> None:  # noqa: ANN00
     assert {s["type"] for s in coverage.sources.values()} == {"article", "webtalk", "course"}
 
 
-def test_cached_until_the_index_changes_and_recomputed_by_the_ingestion(trainer, tmp_path) -> None:  # noqa: ANN001
-    shutil.copytree(trainer.settings.data_dir, tmp_path / "data")  # a copy of the index: this test ingests
-    services = trainer.services_with(data_dir=tmp_path / "data")
+def test_cached_until_the_index_changes_and_recomputed_by_the_ingestion(
+    trainer, tmp_path, request  # noqa: ANN001
+) -> None:
+    # A copy of the index and of its registry: this test ingests.
+    shutil.copytree(trainer.settings.data_dir, tmp_path / "data")
+    database_url = own_state_database_url(request, copy_of=trainer.settings.database_url)
+    services = trainer.services_with(data_dir=tmp_path / "data", database_url=database_url)
     first = services.coverage.coverage()
     calls = []
     original = services.coverage.compute
