@@ -207,7 +207,8 @@ def evaluate_grouping(items: Sequence[LabelledQuestion], embeddings: Stadtretter
 
 
 class QuestionReport:
-    """The trainer's view of the question log: unanswered needs, 👎-rated answers, most-asked topics."""
+    """The trainer's view of the question log: unanswered needs, needs answered only with a caution, 👎-rated
+    answers, most-asked topics."""
 
     def __init__(self, log: QuestionLog, feedback: FeedbackStore, threshold: float) -> None:
         self.log = log
@@ -216,6 +217,12 @@ class QuestionReport:
 
     def unanswered(self, since: datetime | None = None, until: datetime | None = None) -> list[QuestionGroup]:
         entries, vectors = self.log.vectors(abstained=True, since=since, until=until)
+        return group_questions(entries, vectors, self.threshold)
+
+    def uncertain(self, since: datetime | None = None, until: datetime | None = None) -> list[QuestionGroup]:
+        """Needs answered only with a caution: the archive says something near them, perhaps not what was asked —
+        where a trainer checks the material before a participant relies on it."""
+        entries, vectors = self.log.vectors(abstained=False, uncertain=True, since=since, until=until)
         return group_questions(entries, vectors, self.threshold)
 
     def topics(self, since: datetime | None = None, until: datetime | None = None) -> list[MonthTopics]:

@@ -1,5 +1,5 @@
-"""The question log for trainers: entries with filters, unanswered questions grouped by meaning, 👎-rated answers,
-most-asked topics per phase and month, CSV export."""
+"""The question log for trainers: entries with filters, unanswered questions and those answered only with a caution
+grouped by meaning, 👎-rated answers, most-asked topics per phase and month, CSV export."""
 
 from __future__ import annotations
 
@@ -76,6 +76,13 @@ def export_questions(
 def unanswered_groups(principal: TrainerDep, services: ServicesDep, since: SinceQuery = None,
                       until: UntilQuery = None) -> dict[str, Any]:
     groups = services.question_report.unanswered(_start(since), _end(until))
+    return {"groups": [asdict(group) for group in groups]}
+
+
+@router.get("/uncertain", summary="Nur mit Vorbehalt beantwortete Fragen, nach Bedeutung gruppiert")
+def uncertain_groups(principal: TrainerDep, services: ServicesDep, since: SinceQuery = None,
+                     until: UntilQuery = None) -> dict[str, Any]:
+    groups = services.question_report.uncertain(_start(since), _end(until))
     return {"groups": [asdict(group) for group in groups]}
 
 

@@ -281,11 +281,13 @@ async function loadQuestions(event) {
   const range = new URLSearchParams([...params].filter(([name]) => name === "since" || name === "until"));
   $("#fragen-csv").href = `/v1/questions/export.csv?${params}`;
   try {
-    const [log, groups, down, topics] = await Promise.all([
+    const [log, groups, cautioned, down, topics] = await Promise.all([
       getJSON(`/v1/questions?${params}`), getJSON(`/v1/questions/unanswered?${range}`),
+      getJSON(`/v1/questions/uncertain?${range}`),
       getJSON("/v1/questions/downvoted"), getJSON(`/v1/questions/topics?${range}`),
     ]);
     $("#fragen-gruppen").replaceChildren(...listOr(groups.groups, groupItem, "Keine unbeantworteten Fragen."));
+    $("#fragen-vorbehalt").replaceChildren(...listOr(cautioned.groups, groupItem, "Keine."));
     $("#fragen-daumen").replaceChildren(...listOr(down.feedback, downvotedItem, "Keine."));
     $("#fragen-themen").replaceChildren(...(topics.months.length ? topics.months.map(monthBlock)
       : [el("p", { class: "sr-ws-muted" }, "Noch keine Fragen.")]));

@@ -21,7 +21,8 @@ from tests.auth_support import key_headers, login
 
 TRAINER_ROUTES = [
     ("POST", "/v1/dossiers"), ("GET", "/v1/questions"), ("GET", "/v1/questions/export.csv"),
-    ("GET", "/v1/questions/unanswered"), ("GET", "/v1/questions/topics"), ("GET", "/v1/questions/downvoted"),
+    ("GET", "/v1/questions/unanswered"), ("GET", "/v1/questions/uncertain"), ("GET", "/v1/questions/topics"),
+    ("GET", "/v1/questions/downvoted"),
 ]
 
 
@@ -213,3 +214,20 @@ def test_an_unusable_state_database_costs_the_log_not_the_answer(client: TestCli
     monkeypatch.setattr(Services, "question_log", property(unusable))
     response = client.post("/v1/ask", json={"question": "Was kostet das WLAN?"})
     assert response.status_code == 200 and response.json()["answer"]
+
+
+def test_questions_answered_with_a_caution_are_grouped_apart_from_the_unanswered(client: TestClient) -> None:
+    log = _services(client).question_log
+    phase = PhaseTag("K", "Konzeption", "")
+    cautioned = Answer("q", "a", [], abstained=False, phase=phase, uncertain=True)
+    for question in ("Wer wartet das WLAN nachts?", "Wer wartet das WLAN nachts?", "Was kostet ein Parkhaus-Sensor?"):
+        log.record(question, cautioned, vector=log.embeddings.embed_queries([question])[0])
+    log.record("Gibt es Zuschüsse für Lastenräder?", Answer("q", "a", [], abstained=True))
+    log.record("Wie wird das WLAN finanziert?", Answer("q", "a", [], abstained=False, phase=phase))
+    assert client.get("/v1/questions/uncertain").status_code == 401
+    headers = key_headers(client, "trainer")
+    groups = client.get("/v1/questions/uncertain", headers=headers).json()["groups"]
+    assert [(g["count"], g["example"]) for g in groups] == [(2, "Wer wartet das WLAN nachts?"),
+                                                           (1, "Was kostet ein Parkhaus-Sensor?")]
+    unanswered = client.get("/v1/questions/unanswered", headers=headers).json()["groups"]
+    assert [g["example"] for g in unanswered] == ["Gibt es Zuschüsse für Lastenräder?"]
