@@ -91,6 +91,10 @@ def test_the_question_log_shows_and_filters_answers_given_with_reservation(live,
     rows = page.locator("#fragen-tabelle tbody tr")
     expect(rows.filter(has_text=question)).to_contain_text("mit Vorbehalt")
     expect(rows.filter(has_text="Fährt nachts ein Bus")).to_contain_text("nein")
+    # Grouped apart: the cautioned need under "mit Vorbehalt", the refused one under the unanswered.
+    expect(page.locator("#fragen-vorbehalt li", has_text=question)).to_have_count(1)
+    expect(page.locator("#fragen-gruppen li", has_text=question)).to_have_count(0)
+    expect(page.locator("#fragen-gruppen li", has_text="Fährt nachts ein Bus")).to_have_count(1)
     page.get_by_label("nur mit Vorbehalt beantwortete").check()
     page.get_by_role("button", name="Anzeigen").click()
     expect(rows).to_have_count(1)
