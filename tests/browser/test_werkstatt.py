@@ -97,8 +97,10 @@ def test_the_question_log_shows_and_filters_answers_given_with_reservation(live,
     expect(page.locator("#fragen-gruppen li", has_text="Fährt nachts ein Bus")).to_have_count(1)
     page.get_by_label("nur mit Vorbehalt beantwortete").check()
     page.get_by_role("button", name="Anzeigen").click()
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text(question)
+    # Only answers given with reservation (other tests of the session may have logged some too).
+    expect(rows.filter(has_text="Fährt nachts ein Bus")).to_have_count(0)
+    expect(rows.filter(has_text=question)).to_have_count(1)
+    expect(rows.filter(has_not_text="mit Vorbehalt")).to_have_count(0)
     expect(page.locator("#fragen-csv")).to_have_attribute("href", re.compile(r"[?&]uncertain=true"))
 
 
