@@ -11,7 +11,7 @@ import errno
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -208,6 +208,8 @@ class IngestPipeline:
         fingerprint = file_fingerprint(path, self.settings, self._enricher_versions)
         previous = self.registry.get(source_id)
         if previous and previous.status == "ok" and previous.file_hash == fingerprint:
+            if previous.path != str(path):
+                self._relocate(previous, path)
             return "unchanged"
 
         doc = load_file(path, self.settings, corpus_root)
@@ -266,6 +268,15 @@ class IngestPipeline:
         if previous is None and not old_ids:
             return "added"
         return "updated"
+
+    def _relocate(self, record: SourceRecord, path: Path) -> None:
+        """The same file under a moved corpus folder (same relative path, same content): only its recorded path
+        changes. Without this the chunks kept pointing at the old place, so the source view, `reindex` and the
+        evaluation's source matching missed them. Chunks first, then the registry: an interruption leaves the old
+        path in the registry and the next run relocates again."""
+        ids = sorted(self.store.ids_for_source(record.source_id))
+        self.store.update_metadata(ids, [{"path": str(path)}] * len(ids))
+        self.registry.save(replace(record, path=str(path)))
 
     def _prune(self, roots: Sequence[Path], seen: set[str]) -> int:
         """Remove documents that were ingested from below the given roots but whose files are gone."""

@@ -42,6 +42,27 @@ def test_second_run_embeds_nothing(store_settings: Settings, tiny_corpus: Path) 
     assert services.store.count() == stored
 
 
+def test_a_moved_corpus_folder_updates_the_paths_without_embedding_again(
+    store_settings: Settings, tiny_corpus: Path
+) -> None:
+    embeddings = HashEmbeddings()
+    make_services(store_settings, embeddings).pipeline().run([tiny_corpus])
+    moved = tiny_corpus.rename(tiny_corpus.with_name("korpus-neu"))
+    settings = store_settings.model_copy(update={"corpus_dir": moved})
+    embedded_before = embeddings.embedded
+
+    services = make_services(settings, embeddings)
+    report = services.pipeline().run([moved], prune=True)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 3, 0)
+    assert embeddings.embedded == embedded_before  # same content, same source ids: nothing embedded again
+    paths = {meta["path"] for _, meta in all_chunks(services)}
+    assert paths and all(Path(path).parent.parent == moved for path in paths), paths
+    assert all(Path(record.path).is_file() for record in registry_of(settings).all())
+    # The recorded paths are what a reindex reads again: it must find every file at its new place.
+    rebuilt = services.pipeline().reindex()
+    assert (rebuilt.added, rebuilt.failed) == (3, [])
+
+
 def test_changed_file_replaces_only_its_changed_chunks(store_settings: Settings, tiny_corpus: Path) -> None:
     embeddings = HashEmbeddings()
     services = make_services(store_settings, embeddings)
