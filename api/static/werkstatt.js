@@ -217,8 +217,11 @@ function questionParams() {
   const data = new FormData($("#fragen-filter"));
   const params = new URLSearchParams();
   for (const name of ["since", "until", "phase", "q"]) if (data.get(name)) params.set(name, data.get(name));
-  if (data.get("abstained")) params.set("abstained", "true");
-  if (data.get("uncertain")) params.set("uncertain", "true");
+  // One choice, not two checkboxes: "unanswered" and "with a caution" exclude each other (ticking both listed nothing).
+  const answer = data.get("answer");
+  if (answer === "refused") params.set("abstained", "true");
+  if (answer === "uncertain") params.set("uncertain", "true");
+  if (answer === "plain") { params.set("abstained", "false"); params.set("uncertain", "false"); }
   return params;
 }
 
@@ -233,7 +236,7 @@ async function getJSON(url) {
 }
 
 function listOr(items, render, empty) {
-  return items.length ? items.map(render) : [el("li", { class: "sr-ws-muted" }, empty)];
+  return items.length ? items.map(render) : [el("li", { class: "sr-ws-muted sr-ws-none" }, empty)];
 }
 
 function groupItem(group) {

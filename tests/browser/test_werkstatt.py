@@ -95,13 +95,23 @@ def test_the_question_log_shows_and_filters_answers_given_with_reservation(live,
     expect(page.locator("#fragen-vorbehalt li", has_text=question)).to_have_count(1)
     expect(page.locator("#fragen-gruppen li", has_text=question)).to_have_count(0)
     expect(page.locator("#fragen-gruppen li", has_text="Fährt nachts ein Bus")).to_have_count(1)
-    page.get_by_label("nur mit Vorbehalt beantwortete").check()
+    answer = page.get_by_label("Antwort", exact=True)
+    answer.select_option(label="mit Vorbehalt beantwortet")
     page.get_by_role("button", name="Anzeigen").click()
     # Only answers given with reservation (other tests of the session may have logged some too).
     expect(rows.filter(has_text="Fährt nachts ein Bus")).to_have_count(0)
     expect(rows.filter(has_text=question)).to_have_count(1)
     expect(rows.filter(has_not_text="mit Vorbehalt")).to_have_count(0)
     expect(page.locator("#fragen-csv")).to_have_attribute("href", re.compile(r"[?&]uncertain=true"))
+    answer.select_option(label="unbeantwortet")
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(rows.filter(has_text=question)).to_have_count(0)
+    expect(rows.filter(has_text="Fährt nachts ein Bus")).to_have_count(1)
+    answer.select_option(label="ohne Vorbehalt beantwortet")  # answered, and without the notice
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(rows.filter(has_text=question)).to_have_count(0)
+    expect(rows.filter(has_text="Fährt nachts ein Bus")).to_have_count(0)
+    expect(page.locator("#fragen-csv")).to_have_attribute("href", re.compile(r"abstained=false&uncertain=false"))
 
 
 def test_werkstatt_on_a_tablet_meets_wcag_aa(live, page) -> None:  # noqa: ANN001
