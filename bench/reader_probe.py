@@ -80,14 +80,18 @@ def fit(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float) -> 
     return scaler, model
 
 
-def figures(items: list[tuple[te.Case, np.ndarray]], score) -> tuple[float, float]:  # noqa: ANN001
-    first = cited = 0
+def figures(items: list[tuple[te.Case, np.ndarray]], score) -> tuple[float, float, float, float]:  # noqa: ANN001
+    """Answer in the first sentence, in the cited ones, in the three best-scored; cited sentences per answer."""
+    first = cited = top3 = count = 0
     for case, rows in items:
         scores = score(rows)
         picked = answer_sentences(scores, case.features.rows[:, te.HIT_RANK].tolist())
         first += bool(case.labels[picked[0]])
         cited += bool(case.labels[picked].any())
-    return first / len(items), cited / len(items)
+        top3 += bool(case.labels[np.argsort(-scores)[:3]].any())
+        count += len(picked)
+    n = len(items)
+    return first / n, cited / n, top3 / n, count / n
 
 
 def main() -> None:
@@ -121,16 +125,18 @@ def main() -> None:
         for c in cs:
             started = time.perf_counter()
             xquad = figures(data["xquad"], train(data["gold"], c, columns))
-            pooled_first = pooled_cited = 0.0
+            pooled_first = pooled_cited = pooled_top3 = pooled_count = 0.0
             answerable: list[float] = []
             unanswerable: list[float] = []
             for group in groups:
                 train_items = data["xquad"] + [item for item in data["gold"] if item[0].group != group]
                 test = [item for item in data["gold"] if item[0].group == group]
                 score = train(train_items, c, columns)
-                first, cited = figures(test, score)
+                first, cited, top3, count = figures(test, score)
                 pooled_first += first * len(test)
                 pooled_cited += cited * len(test)
+                pooled_top3 += top3 * len(test)
+                pooled_count += count * len(test)
                 # Answerability by the best sentence's score alone: does the reading tell "states the asked
                 # detail" from "same topic" on the real unanswerable questions?
                 for case, rows in (item for item in results["gold"] if item[0].group == group):
@@ -141,7 +147,8 @@ def main() -> None:
                                                         data["xquad"])
             n = len(data["gold"])
             print(f"{title}, C={c:g}: XQuAD-de erster Satz {xquad[0]:.3f} · Gold je Gruppe ausgelassen: erster Satz "
-                  f"{pooled_first / n:.3f}, zitiert {pooled_cited / n:.3f} ({n} Fragen mit der Antwort in den "
+                  f"{pooled_first / n:.3f}, zitiert {pooled_cited / n:.3f} ({pooled_count / n:.2f} Sätze), unter den besten "
+                  f"drei {pooled_top3 / n:.3f} ({n} Fragen mit der Antwort in den "
                   f"gelesenen Sätzen) · AUC des besten Satzwerts {auc(answerable, unanswerable):.3f} "
                   f"({len(answerable)} beantwortbar, {len(unanswerable)} nicht) · "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
