@@ -111,6 +111,7 @@ def test_the_question_log_shows_and_filters_answers_given_with_reservation(live,
     page.get_by_role("button", name="Anzeigen").click()
     expect(rows.filter(has_text=question)).to_have_count(0)
     expect(rows.filter(has_text="Fährt nachts ein Bus")).to_have_count(0)
+    expect(rows.filter(has_text="mit Vorbehalt")).to_have_count(0)
     expect(page.locator("#fragen-csv")).to_have_attribute("href", re.compile(r"abstained=false&uncertain=false"))
 
 
