@@ -8,8 +8,9 @@ product itself (a diagonal bilinear reader: which directions of the embedding sp
 rather than "same topic"), beside the product's features, and measures it under the protocol of
 `bench/train_evidence.py`: XQuAD-de trained on gold only; gold leave-one-file-group-out trained on XQuAD-de and the
 other groups; each set weighs the same. Reads the cached rows of `bench/train_evidence.py` (run it first) and embeds
-the questions once (cached in .eval-cache/reader-queries-*.npz). Figures only: nothing is written. Only questions whose answer phrase is in a sentence the answer reads count (the
-product's figures divide by all answerable gold questions: multiply by 0.705 for gold).
+the questions once (cached in .eval-cache/reader-queries-*.npz). Figures only: nothing is written. Only questions
+whose answer phrase is in a sentence the answer reads count (the product's figures divide by all answerable gold
+questions: multiply by 0.705 for gold).
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -43,7 +42,8 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load(name: str, loader) -> tuple[list[te.Raw], list[te.Case], dict[str, np.ndarray], dict[str, np.ndarray]]:  # noqa: ANN001
-    raws = _Unpickler(open(te.CACHE / f"evidence-raw-{name}.pkl", "rb")).load()
+    with open(te.CACHE / f"evidence-raw-{name}.pkl", "rb") as file:
+        raws = _Unpickler(file).load()
     raws = [r for r in raws if not r.synthetic]  # answerable and unanswerable; sentence figures filter below
     eval_set = loader()
     cases = te.featurize(raws, te.term_stats(eval_set), missing_detail=False)
@@ -71,13 +71,6 @@ def products(raw: te.Raw, sentence_vectors: dict[str, np.ndarray], query_vectors
     question = query_vectors[raw.question]
     rows = np.stack([sentence_vectors[in_context(raw.read[s.hit_rank], s.text)] for s in raw.sentences])
     return rows * question[None, :]
-
-
-def fit(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float) -> tuple[StandardScaler, LogisticRegression]:
-    scaler = StandardScaler().fit(rows)
-    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(
-        scaler.transform(rows), labels, sample_weight=weights / weights.mean())
-    return scaler, model
 
 
 def figures(items: list[tuple[te.Case, np.ndarray]], score) -> tuple[float, float, float, float]:  # noqa: ANN001
@@ -113,8 +106,9 @@ def main() -> None:
         rows = np.vstack([r[:, columns] for _, r in items])
         labels = np.concatenate([case.labels for case, _ in items])
         weights = np.concatenate([np.full(len(case.labels), 1.0 / per_set[case.set]) for case, _ in items])
-        scaler, model = fit(rows, labels, weights, c)
-        return lambda r: model.decision_function(scaler.transform(r[:, columns]))
+        names = tuple(f"x{i}" for i in range(rows.shape[1]))
+        model = te.fit(rows, labels, names, c=c, weights=weights / weights.mean())
+        return lambda r: model.score(r[:, columns])
 
     variants = [("Merkmale (wie das Produkt)", slice(0, width), [0.5]),
                 ("Merkmale + Produktvektor", slice(None), args.c),
@@ -177,10 +171,9 @@ def answerability_with_reader(gold, groups, reader, scorer, xquad):  # noqa: ANN
         test = [item for item in gold if item[0].group == group]
         labels = np.array([case.answerable for case, _ in train_items])
         for with_reader in (False, True):
-            scaler = StandardScaler().fit(rows(train_items, with_reader))
-            model = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced").fit(
-                scaler.transform(rows(train_items, with_reader)), labels)
-            probabilities = model.predict_proba(scaler.transform(rows(test, with_reader)))[:, 1]
+            features = (*te.RESULT_FEATURES, "reader")[: len(te.RESULT_FEATURES) + with_reader]
+            model = te.fit(rows(train_items, with_reader), labels, features, c=0.5)
+            probabilities = model.probability(rows(test, with_reader))
             for (case, _), probability in zip(test, probabilities):
                 pooled[with_reader][0 if case.answerable else 1].append(float(probability))
     return (auc(*pooled[False]), recall_at_false_abstention(*pooled[False]),
